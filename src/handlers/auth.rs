@@ -1,0 +1,28 @@
+//! POST /auth: SIP digest for Kamailio. HTTP 200 always for a decision; 4xx for a malformed request.
+
+use super::{body, json, Call};
+use crate::api::AuthRequest;
+use crate::error::{ApiError, ApiResult};
+use crate::sip::auth::{authenticate, AuthContext};
+use worker::Response;
+
+pub async fn handle(mut call: Call) -> ApiResult<Response> {
+    let req: AuthRequest = body(&mut call.req).await?;
+    let secret = call
+        .store
+        .env
+        .secret("NONCE_SECRET")
+        .map(|s| s.to_string())
+        .or_else(|_| call.store.env.var("NONCE_SECRET").map(|s| s.to_string()))
+        .ok()
+        .filter(|s| s.len() >= 16)
+        .ok_or_else(|| ApiError::internal("NONCE_SECRET is not configured (at least 16 characters)"))?;
+    let ctx = AuthContext {
+        secret: secret.as_bytes(),
+        now_ms: call.store.now_ms,
+        nonce_ttl_ms: super::var_u64(&call.store.env, "NONCE_TTL_SECONDS", 300) * 1000,
+    };
+    let out = authenticate(&req, &call.store, &ctx).await?;
+    worker::console_log!("auth {} {} from {}: {}", req.method, req.call_id, req.source_ip, out.rule);
+    json(&out.response)
+}

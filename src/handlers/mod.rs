@@ -1,0 +1,129 @@
+//! HTTP edge: routing, credential gating, and the one error envelope. Each endpoint group
+//! lives in its own file and only parses, loads, calls the core, stores and answers.
+
+mod auth;
+mod cac;
+mod gate;
+mod health;
+mod presence;
+mod route;
+
+use crate::error::{ApiError, ApiResult};
+use crate::model::Role;
+use crate::store::Store;
+use gate::Caller;
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+/// What a handler needs: the request, the store, and who is calling.
+pub struct Call {
+    pub req: Request,
+    pub store: Store,
+    pub caller: Caller,
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let now = crate::durable::now_ms();
+    let method = req.method();
+    let path = req.path();
+    let answer = dispatch(req, env, now, &method, &path).await;
+    match answer {
+        Ok(resp) => Ok(resp),
+        Err(e) => {
+            if e.status >= 500 {
+                worker::console_error!("{} {} → {}", method, path, e);
+            }
+            error_response(&e)
+        }
+    }
+}
+
+pub fn error_response(e: &ApiError) -> Result<Response> {
+    let mut resp = Response::ok(e.body())?.with_status(e.status);
+    resp.headers_mut().set("content-type", "application/json")?;
+    Ok(resp)
+}
+
+pub fn json<T: serde::Serialize>(v: &T) -> ApiResult<Response> {
+    Response::from_json(v).map_err(ApiError::internal)
+}
+
+/// The route table: (method, path) → required roles → handler. Operators may call everything.
+async fn dispatch(req: Request, env: Env, now: u64, method: &Method, path: &str) -> ApiResult<Response> {
+    use Role::*;
+    if path.starts_with("/v1/") || path == "/v1" || path == "/hooks/carrier" {
+        return Err(ApiError::not_implemented(format!("{path} is not implemented yet")));
+    }
+    let roles: &[Role] = match path {
+        "/health" | "/ready" => &[],
+        "/auth" | "/route" => &[SipEdge],
+        "/presence/event" => &[SipEdge, MediaNode],
+        "/cac" | "/cac/reset" => &[],
+        "/cac/reconcile" => &[SipEdge, MediaNode],
+        _ => return Err(ApiError::not_found(format!("no endpoint {path}"))),
+    };
+    let allowed: &[Method] = match path {
+        "/health" | "/ready" | "/cac" => &[Method::Get],
+        _ => &[Method::Post],
+    };
+    if !allowed.contains(method) {
+        return Err(ApiError::method_not_allowed(format!("{path} accepts {}", allowed.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", "))));
+    }
+    let store = Store::new(env, now);
+    match path {
+        "/health" => return Response::ok("OK").map_err(ApiError::internal),
+        "/ready" => return health::ready(&store).await,
+        _ => {}
+    }
+    let caller = gate::authenticate(&req, &store).await?;
+    gate::require(&caller, roles, path)?;
+    let call = Call { req, store, caller };
+    match path {
+        "/auth" => auth::handle(call).await,
+        "/route" => route::handle(call).await,
+        "/presence/event" => presence::handle(call).await,
+        "/cac" => cac::get(call).await,
+        "/cac/reset" => cac::reset(call).await,
+        "/cac/reconcile" => cac::reconcile(call).await,
+        _ => Err(ApiError::not_found(format!("no endpoint {path}"))),
+    }
+}
+
+/// Read the body (bounded) and decode it as JSON or form into `T`.
+pub async fn body<T: serde::de::DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
+    let ct = req.headers().get("content-type").ok().flatten();
+    if let Some(len) = req.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok()) {
+        if len > crate::body::MAX_BODY_BYTES {
+            return Err(ApiError::payload_too_large(format!("request body over {} bytes", crate::body::MAX_BODY_BYTES)));
+        }
+    }
+    let bytes = req.bytes().await.map_err(|e| ApiError::bad_request(format!("unreadable body: {e}")))?;
+    crate::body::parse(ct.as_deref(), &bytes, crate::api::NUMERIC_FORM_KEYS)
+}
+
+/// Query parameters of the request.
+pub fn query(req: &Request) -> ApiResult<Vec<(String, String)>> {
+    let url = req.url().map_err(|e| ApiError::bad_request(format!("bad URL: {e}")))?;
+    crate::body::query_pairs(url.query().unwrap_or(""))
+}
+
+pub fn query_value(pairs: &[(String, String)], key: &str) -> Option<String> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+/// A configured integer variable, or its default.
+pub fn var_u64(env: &Env, key: &str, default: u64) -> u64 {
+    env.var(key).ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(default)
+}
+
+/// 10 random bytes for TypeIDs.
+pub fn random10() -> [u8; 10] {
+    let mut b = [0u8; 10];
+    getrandom::getrandom(&mut b).expect("crypto.getRandomValues");
+    b
+}

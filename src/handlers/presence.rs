@@ -1,0 +1,85 @@
+//! POST /presence/event: registrations and dialog events from the SIP edge (and media nodes).
+//! A terminated dialog releases its concurrency lease (once) and writes a call detail record.
+
+use super::{body, json, Call};
+use crate::api::{DialogEvent, PresenceEvent};
+use crate::error::{ApiError, ApiResult};
+use crate::typeid;
+use worker::{wasm_bindgen::JsValue, Response};
+
+pub async fn handle(mut call: Call) -> ApiResult<Response> {
+    let ev: PresenceEvent = body(&mut call.req).await?;
+    match ev {
+        PresenceEvent::Register(r) => {
+            if !typeid::is_valid(&r.account_id, "acc") {
+                return Err(ApiError::bad_request("accountId is required"));
+            }
+            if r.aor.is_empty() || r.contact.is_empty() {
+                return Err(ApiError::bad_request("aor and contact are required"));
+            }
+            if r.aor.len() + r.contact.len() > 1024 {
+                return Err(ApiError::bad_request("aor/contact too long"));
+            }
+            call.caller.check_account(&r.account_id)?;
+            call.store.register(&r).await?;
+            json(&serde_json::json!({ "status": "ok" }))
+        }
+        PresenceEvent::Dialog(d) => dialog(call, d).await,
+    }
+}
+
+async fn dialog(call: Call, d: DialogEvent) -> ApiResult<Response> {
+    if !typeid::is_valid(&d.account_id, "acc") {
+        return Err(ApiError::bad_request("accountId is required"));
+    }
+    if d.call_id.is_empty() || d.call_id.len() > super::route::MAX_CALL_ID {
+        return Err(ApiError::bad_request("callId is required (at most 256 characters)"));
+    }
+    if !matches!(d.state.as_str(), "confirmed" | "terminated") {
+        return Err(ApiError::bad_request("state must be confirmed or terminated"));
+    }
+    if d.state == "terminated" && !matches!(d.reason.as_str(), "ended" | "failed" | "local" | "") {
+        return Err(ApiError::bad_request("reason must be ended, failed or local"));
+    }
+    call.caller.check_account(&d.account_id)?;
+    let effect = call.store.dialog(&d).await?;
+    if d.state == "terminated" {
+        write_cdr(&call, &d, effect.released.as_ref()).await?;
+    }
+    json(&serde_json::json!({ "status": "ok", "released": effect.released.is_some(), "confirmed": effect.confirmed }))
+}
+
+async fn write_cdr(call: &Call, d: &DialogEvent, lease: Option<&crate::cac::lease::Lease>) -> ApiResult<()> {
+    let now = call.store.now_ms;
+    let duration = d.duration.unwrap_or(0);
+    let disposition = match (d.reason.as_str(), duration) {
+        ("failed", _) => "failed",
+        (_, 0) if lease.is_some_and(|l| !l.confirmed) => "cancelled",
+        _ => "answered",
+    };
+    let id = typeid::new("cdr", now, crate::handlers::random10());
+    let started = lease.map(|l| l.taken_at_ms as f64);
+    let answered = if disposition == "answered" { Some(now.saturating_sub(duration * 1000) as f64) } else { None };
+    let direction = if d.direction.is_empty() { lease.map(|l| l.direction.clone()).unwrap_or_default() } else { d.direction.clone() };
+    let opt = |v: Option<f64>| v.map(JsValue::from_f64).unwrap_or(JsValue::NULL);
+    call.store
+        .exec(
+            "INSERT OR IGNORE INTO cdrs (id, account_id, call_id, direction, from_uri, to_uri, started_at, answered_at, ended_at, duration_s, reason, disposition) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            &[
+                id.into(),
+                d.account_id.clone().into(),
+                d.call_id.clone().into(),
+                direction.into(),
+                d.from.clone().into(),
+                d.to.clone().into(),
+                opt(started),
+                opt(answered),
+                JsValue::from_f64(now as f64),
+                JsValue::from_f64(duration as f64),
+                d.reason.clone().into(),
+                disposition.into(),
+            ],
+        )
+        .await
+}

@@ -1,0 +1,29 @@
+//! POST /route: the routing decision as Kamailio rtjson. `?explain=1` adds the decision and the
+//! rule that matched without taking a concurrency slot.
+
+use super::{body, json, query, query_value, Call};
+use crate::api::RouteRequest;
+use crate::error::{ApiError, ApiResult};
+use crate::routing::decide::{route, RouteContext};
+use worker::Response;
+
+/// Longest Call-ID accepted (it becomes a storage key).
+pub const MAX_CALL_ID: usize = 256;
+
+pub async fn handle(mut call: Call) -> ApiResult<Response> {
+    let explain = matches!(query_value(&query(&call.req)?, "explain").as_deref(), Some("1") | Some("true"));
+    let req: RouteRequest = body(&mut call.req).await?;
+    if req.call_id.len() > MAX_CALL_ID {
+        return Err(ApiError::bad_request(format!("callId longer than {MAX_CALL_ID} characters")));
+    }
+    if !req.account_id.is_empty() {
+        call.caller.check_account(&req.account_id)?;
+    }
+    let out = route(&req, &call.store, &RouteContext { now_ms: call.store.now_ms, take_slot: !explain }).await?;
+    worker::console_log!("route {}: {} ({})", req.call_id, out.rtjson["action"], out.explain.rule);
+    if explain {
+        json(&serde_json::json!({ "rtjson": out.rtjson, "explain": out.explain }))
+    } else {
+        json(&serde_json::json!({ "rtjson": out.rtjson }))
+    }
+}

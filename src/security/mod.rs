@@ -1,0 +1,2 @@
+//! Security decisions: failed-digest tracking that drives automatic bans.
+pub mod failures;
