@@ -43,6 +43,9 @@ pub struct Counters {
     pub expired: u64,
     pub reconciled: u64,
     pub rejected: u64,
+    /// Leases dropped by an operator reset.
+    #[serde(default)]
+    pub cleared: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +130,7 @@ impl LeaseSet {
     pub fn clear(&mut self) -> usize {
         let n = self.leases.len();
         self.leases.clear();
+        self.counters.cleared += n as u64;
         n
     }
     pub fn active(&self) -> usize {
@@ -366,8 +370,9 @@ mod tests {
         assert_eq!(s.clear(), 4);
         assert_eq!(s.active(), 0);
         assert_eq!(s.next_deadline(), None);
-        assert_eq!(s.counters, before, "clear does not touch the counters");
+        assert_eq!(s.counters, Counters { cleared: 4, ..before.clone() }, "clear counts what it dropped, nothing else");
         assert_eq!(s.clear(), 0);
+        assert_eq!(s.counters.cleared, 4, "an empty clear counts nothing");
         assert_eq!(s.release("c0"), None);
         assert_eq!(take(&mut s, "c0", 1, 10), TakeOutcome::Taken);
     }
@@ -492,7 +497,8 @@ mod tests {
                 let c = &set.counters;
                 assert_eq!(set.active(), set.leases.len(), "{ctx}");
                 assert!(set.active() <= limit as usize, "{ctx}: active {} > limit", set.active());
-                assert_eq!(c.taken - c.released - c.expired - c.reconciled - cleared, set.active() as u64, "{ctx}: {c:?} cleared {cleared}");
+                assert_eq!(c.cleared, cleared, "{ctx}: the cleared counter matches what clear returned");
+                assert_eq!(c.taken - c.released - c.expired - c.reconciled - c.cleared, set.active() as u64, "{ctx}: {c:?} cleared {cleared}");
                 for (key, lease) in &set.leases {
                     assert_eq!(key, &lease.call_id, "{ctx}: key/Call-ID mismatch");
                     assert!(lease.expires_at_ms >= lease.taken_at_ms, "{ctx}");

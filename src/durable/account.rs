@@ -181,14 +181,7 @@ impl DurableObject for AccountObject {
                     .mutate(|st, ch| {
                         st.expire(now);
                         if !c.take {
-                            let outcome = if st.leases.leases.contains_key(&c.call_id) {
-                                TakeOutcome::AlreadyHeld
-                            } else if st.leases.active() >= c.limit as usize {
-                                TakeOutcome::AtLimit
-                            } else {
-                                TakeOutcome::Taken
-                            };
-                            return Admission { outcome, active: st.leases.active(), limit: c.limit, taken: false };
+                            return Admission { outcome: st.leases.peek(&c.call_id, c.limit), active: st.leases.active(), limit: c.limit, taken: false };
                         }
                         let outcome = st.leases.take(&c.call_id, &c.direction, &c.from, &c.to, c.limit, now, times.ring_ttl_ms);
                         if outcome == TakeOutcome::Taken {
@@ -243,7 +236,8 @@ impl DurableObject for AccountObject {
                 json_response(&serde_json::json!({ "fresh": fresh }))
             }
             (Method::Get, "/cac") => {
-                self.mutate(|st, ch| expire_into(st, ch, now)).await?;
+                // A read-only view: expiry is the alarm's job, so what this shows is what the alarm left.
+                self.load().await?;
                 json_response(&self.view(now))
             }
             (Method::Post, "/cac/reset") => {

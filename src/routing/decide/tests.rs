@@ -56,14 +56,7 @@ impl RouteStore for Mem {
     async fn admit(&self, a: &Admit<'_>) -> ApiResult<Admission> {
         let mut l = self.leases.borrow_mut();
         if !a.take {
-            let outcome = if l.leases.contains_key(a.call_id) {
-                TakeOutcome::AlreadyHeld
-            } else if l.active() >= a.limit as usize {
-                TakeOutcome::AtLimit
-            } else {
-                TakeOutcome::Taken
-            };
-            return Ok(Admission { outcome, active: l.active(), limit: a.limit, taken: false });
+            return Ok(Admission { outcome: l.peek(a.call_id, a.limit), active: l.active(), limit: a.limit, taken: false });
         }
         let outcome = l.take(a.call_id, a.direction, a.from, a.to, a.limit, 0, 60_000);
         Ok(Admission { outcome, active: l.active(), limit: a.limit, taken: true })
