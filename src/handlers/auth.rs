@@ -4,19 +4,21 @@ use super::{body, json, Call};
 use crate::api::AuthRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::sip::auth::{authenticate, AuthContext};
-use worker::Response;
+use worker::{Env, Response};
+
+/// The platform secret (>= 16 chars): digest nonces, and (derived) media URL signatures.
+pub fn nonce_secret(env: &Env) -> ApiResult<String> {
+    env.secret("NONCE_SECRET")
+        .map(|s| s.to_string())
+        .or_else(|_| env.var("NONCE_SECRET").map(|s| s.to_string()))
+        .ok()
+        .filter(|s| s.len() >= 16)
+        .ok_or_else(|| ApiError::internal("NONCE_SECRET is not configured (at least 16 characters)"))
+}
 
 pub async fn handle(mut call: Call) -> ApiResult<Response> {
     let req: AuthRequest = body(&mut call.req).await?;
-    let secret = call
-        .store
-        .env
-        .secret("NONCE_SECRET")
-        .map(|s| s.to_string())
-        .or_else(|_| call.store.env.var("NONCE_SECRET").map(|s| s.to_string()))
-        .ok()
-        .filter(|s| s.len() >= 16)
-        .ok_or_else(|| ApiError::internal("NONCE_SECRET is not configured (at least 16 characters)"))?;
+    let secret = nonce_secret(&call.store.env)?;
     let ctx = AuthContext {
         secret: secret.as_bytes(),
         now_ms: call.store.now_ms,

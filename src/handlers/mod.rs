@@ -5,6 +5,7 @@ mod auth;
 mod cac;
 mod gate;
 mod health;
+mod media;
 mod presence;
 mod route;
 
@@ -59,12 +60,22 @@ async fn dispatch(req: Request, env: Env, now: u64, method: &Method, path: &str)
     if path.starts_with("/v1/") || path == "/v1" || path == "/hooks/carrier" {
         return Err(ApiError::not_implemented(format!("{path} is not implemented yet")));
     }
+    if let Some(key) = path.strip_prefix("/media/") {
+        if !matches!(method, Method::Get | Method::Head | Method::Put) {
+            return Err(ApiError::method_not_allowed("/media/{key} accepts GET, HEAD, PUT"));
+        }
+        let store = Store::new(env, now);
+        let caller = gate::authenticate(&req, &store).await?;
+        let key = crate::body::percent_decode(key)?;
+        return media::handle(Call { req, store, caller }, &key).await;
+    }
     let roles: &[Role] = match path {
         "/health" | "/ready" => &[],
         "/auth" | "/route" => &[SipEdge],
         "/presence/event" => &[SipEdge, MediaNode],
         "/cac" | "/cac/reset" => &[],
         "/cac/reconcile" => &[SipEdge, MediaNode],
+        "/admin/media/sign" => &[],
         _ => return Err(ApiError::not_found(format!("no endpoint {path}"))),
     };
     let allowed: &[Method] = match path {
@@ -90,6 +101,7 @@ async fn dispatch(req: Request, env: Env, now: u64, method: &Method, path: &str)
         "/cac" => cac::get(call).await,
         "/cac/reset" => cac::reset(call).await,
         "/cac/reconcile" => cac::reconcile(call).await,
+        "/admin/media/sign" => media::sign(call).await,
         _ => Err(ApiError::not_found(format!("no endpoint {path}"))),
     }
 }
