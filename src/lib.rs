@@ -18,6 +18,7 @@ pub mod routing;
 pub mod rtjson;
 pub mod security;
 pub mod sip;
+pub mod trace;
 pub mod typeid;
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ thread_local! {
 /// Most entries the cache holds before it is flushed (bounded memory under scans).
 const CACHE_MAX: usize = 20_000;
 
+#[derive(Clone)]
 pub struct Store {
     pub env: Env,
     pub now_ms: u64,
@@ -138,6 +139,23 @@ impl Store {
             Ok(())
         } else {
             Err(ApiError::unavailable("account object did not answer"))
+        }
+    }
+
+    /// Append entries to a call's trace (in the call object).
+    pub async fn append_trace(&self, call_id: &str, entries: Vec<crate::trace::Entry>) -> ApiResult<()> {
+        let _: Value = self.do_call("CALL", call_id, Method::Post, "/trace", Some(serde_json::json!({ "callId": call_id, "entries": entries }))).await?;
+        Ok(())
+    }
+
+    pub async fn trace(&self, call_id: &str) -> ApiResult<Option<crate::trace::Trace>> {
+        let ns = self.env.durable_object("CALL").map_err(do_err)?;
+        let stub = ns.id_from_name(call_id).map_err(do_err)?.get_stub().map_err(do_err)?;
+        let mut resp = stub.fetch_with_str("https://do/trace").await.map_err(do_err)?;
+        match resp.status_code() {
+            200 => Ok(Some(resp.json().await.map_err(do_err)?)),
+            404 => Ok(None),
+            s => Err(ApiError::unavailable(format!("call object answered {s}"))),
         }
     }
 

@@ -2,6 +2,7 @@
 //! persist the keys it changed and keep their alarm on the next deadline.
 
 pub mod account;
+pub mod call;
 pub mod security;
 
 use worker::{js_sys, wasm_bindgen::JsValue, Date, Request, Response, Result, ScheduledTime, Storage};

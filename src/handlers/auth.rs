@@ -26,5 +26,23 @@ pub async fn handle(mut call: Call) -> ApiResult<Response> {
     };
     let out = authenticate(&req, &call.store, &ctx).await?;
     worker::console_log!("auth {} {} from {}: {}", req.method, req.call_id, req.source_ip, out.rule);
+    if !req.method.eq_ignore_ascii_case("REGISTER") {
+        let detail = serde_json::to_value(&out.response).unwrap_or_default();
+        let verdict = match &out.response {
+            crate::api::AuthResponse::Ok(_) => "ok".to_string(),
+            crate::api::AuthResponse::Challenge { code, .. } => format!("challenge {code}"),
+            crate::api::AuthResponse::Reject { code, reason, .. } => format!("reject {code} {reason}"),
+        };
+        call.trace_later(
+            &req.call_id,
+            vec![crate::trace::Entry {
+                at_ms: ctx.now_ms,
+                kind: "auth".into(),
+                summary: format!("{} from {}:{} → {verdict}: {}", req.method, req.source_ip, req.source_port.unwrap_or(0), out.rule),
+                detail,
+                latency_ms: None,
+            }],
+        );
+    }
     json(&out.response)
 }

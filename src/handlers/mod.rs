@@ -8,11 +8,13 @@ mod health;
 mod media;
 mod presence;
 mod route;
+mod trace;
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::Role;
 use crate::store::Store;
 use gate::Caller;
+use std::rc::Rc;
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
 /// What a handler needs: the request, the store, and who is calling.
@@ -20,6 +22,23 @@ pub struct Call {
     pub req: Request,
     pub store: Store,
     pub caller: Caller,
+    pub ctx: Rc<Context>,
+}
+
+impl Call {
+    /// Append to a call's trace after the answer is sent (never delays or fails the request).
+    pub fn trace_later(&self, call_id: &str, entries: Vec<crate::trace::Entry>) {
+        if call_id.is_empty() || call_id.len() > route::MAX_CALL_ID || entries.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let call_id = call_id.to_string();
+        self.ctx.wait_until(async move {
+            if let Err(e) = store.append_trace(&call_id, entries).await {
+                worker::console_error!("trace {call_id}: {e}");
+            }
+        });
+    }
 }
 
 #[event(start)]
@@ -28,11 +47,11 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let now = crate::durable::now_ms();
     let method = req.method();
     let path = req.path();
-    let answer = dispatch(req, env, now, &method, &path).await;
+    let answer = dispatch(req, env, Rc::new(ctx), now, &method, &path).await;
     match answer {
         Ok(resp) => Ok(resp),
         Err(e) => {
@@ -55,7 +74,7 @@ pub fn json<T: serde::Serialize>(v: &T) -> ApiResult<Response> {
 }
 
 /// The route table: (method, path) → required roles → handler. Operators may call everything.
-async fn dispatch(req: Request, env: Env, now: u64, method: &Method, path: &str) -> ApiResult<Response> {
+async fn dispatch(req: Request, env: Env, ctx: Rc<Context>, now: u64, method: &Method, path: &str) -> ApiResult<Response> {
     use Role::*;
     if path.starts_with("/v1/") || path == "/v1" || path == "/hooks/carrier" {
         return Err(ApiError::not_implemented(format!("{path} is not implemented yet")));
@@ -67,7 +86,20 @@ async fn dispatch(req: Request, env: Env, now: u64, method: &Method, path: &str)
         let store = Store::new(env, now);
         let caller = gate::authenticate(&req, &store).await?;
         let key = crate::body::percent_decode(key)?;
-        return media::handle(Call { req, store, caller }, &key).await;
+        return media::handle(Call { req, store, caller, ctx }, &key).await;
+    }
+    if let Some(rest) = path.strip_prefix("/calls/") {
+        let Some(call_id) = rest.strip_suffix("/trace") else {
+            return Err(ApiError::not_found(format!("no endpoint {path}")));
+        };
+        if method != &Method::Get {
+            return Err(ApiError::method_not_allowed("/calls/{callId}/trace accepts GET"));
+        }
+        let store = Store::new(env, now);
+        let caller = gate::authenticate(&req, &store).await?;
+        gate::require(&caller, &[], path)?;
+        let call_id = crate::body::percent_decode(call_id)?;
+        return trace::get(Call { req, store, caller, ctx }, &call_id).await;
     }
     let roles: &[Role] = match path {
         "/health" | "/ready" => &[],
@@ -93,7 +125,7 @@ async fn dispatch(req: Request, env: Env, now: u64, method: &Method, path: &str)
     }
     let caller = gate::authenticate(&req, &store).await?;
     gate::require(&caller, roles, path)?;
-    let call = Call { req, store, caller };
+    let call = Call { req, store, caller, ctx };
     match path {
         "/auth" => auth::handle(call).await,
         "/route" => route::handle(call).await,

@@ -43,6 +43,25 @@ async fn dialog(call: Call, d: DialogEvent) -> ApiResult<Response> {
     }
     call.caller.check_account(&d.account_id)?;
     let effect = call.store.dialog(&d).await?;
+    let summary = match d.state.as_str() {
+        "confirmed" => format!("dialog confirmed (answered){}", if effect.confirmed { "; lease extended to the call TTL" } else { "" }),
+        _ => format!(
+            "dialog terminated ({}) after {} s{}",
+            if d.reason.is_empty() { "ended" } else { &d.reason },
+            d.duration.unwrap_or(0),
+            if effect.released.is_some() { "; concurrency slot released" } else { "" }
+        ),
+    };
+    call.trace_later(
+        &d.call_id,
+        vec![crate::trace::Entry {
+            at_ms: call.store.now_ms,
+            kind: if d.state == "terminated" { "disposition".into() } else { "dialog".into() },
+            summary,
+            detail: serde_json::json!({ "accountId": d.account_id, "event": d }),
+            latency_ms: None,
+        }],
+    );
     if d.state == "terminated" {
         write_cdr(&call, &d, effect.released.as_ref()).await?;
     }

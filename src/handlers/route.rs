@@ -21,6 +21,24 @@ pub async fn handle(mut call: Call) -> ApiResult<Response> {
     }
     let out = route(&req, &call.store, &RouteContext { now_ms: call.store.now_ms, take_slot: !explain }).await?;
     worker::console_log!("route {}: {} ({})", req.call_id, out.rtjson["action"], out.explain.rule);
+    if !explain {
+        let mut detail = serde_json::json!({ "rtjson": out.rtjson, "explain": out.explain });
+        if let Some(a) = &out.explain.account_id {
+            detail["accountId"] = serde_json::Value::from(a.clone());
+        }
+        let action = out.rtjson["action"].as_str().unwrap_or("?");
+        let code = out.rtjson.get("code").map(|c| format!(" {c}")).unwrap_or_default();
+        call.trace_later(
+            &req.call_id,
+            vec![crate::trace::Entry {
+                at_ms: call.store.now_ms,
+                kind: "route".into(),
+                summary: format!("{} call {} → {action}{code}: {}", out.explain.direction, crate::routing::e164::user_part(&req.ruri), out.explain.rule),
+                detail,
+                latency_ms: None,
+            }],
+        );
+    }
     if explain {
         json(&serde_json::json!({ "rtjson": out.rtjson, "explain": out.explain }))
     } else {

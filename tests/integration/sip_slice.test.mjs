@@ -3,6 +3,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { startWorker, newToken, call, digestAnswer, challengeParams } from "./harness.mjs";
 
@@ -292,5 +293,37 @@ describe("/route and concurrency", () => {
     const badEvent = await call(w, "POST", "/presence/event", { token: tok.edge, body: { type: "dialog", callId: "x", accountId: acc.id, state: "weird" } });
     assert.equal(badEvent.status, 400);
     assert.equal((await call(w, "POST", "/presence/event", { token: tok.edge, body: { type: "nope" } })).status, 400);
+  });
+});
+
+describe("call trace", () => {
+  test("the auth and route decisions, the answer and the end of a call read as one timeline", async () => {
+    const id = "trace-call-1";
+    const inv = { method: "INVITE", callId: id, sourceIp: "198.51.100.7", sourcePort: 5060, fromUser: "+15559870000", fromDomain: "carrier.example", toUser: "+15550001000", toDomain: "x", ruri: "sip:+15550001000@x" };
+    assert.equal((await call(w, "POST", "/auth", { token: tok.edge, body: inv })).json.trust, "carrier");
+    assert.equal((await call(w, "POST", "/route", { token: tok.edge, body: { callId: id, from: "sip:+15559870000@carrier.example", ruri: "sip:+15550001000@x", carrierId: carrier.id } })).json.rtjson.action, "flow");
+    await call(w, "POST", "/presence/event", { token: tok.edge, body: { type: "dialog", callId: id, accountId: acc.id, state: "confirmed" } });
+    await call(w, "POST", "/presence/event", { token: tok.edge, body: { type: "dialog", callId: id, accountId: acc.id, state: "terminated", reason: "ended", duration: 42 } });
+    let t;
+    for (let i = 0; i < 40; i++) { // trace writes happen after each answer: poll, bounded
+      t = await call(w, "GET", `/calls/${id}/trace`, { token: tok.op });
+      if (t.status === 200 && t.json.entries.length >= 4) break;
+      await sleep(100);
+    }
+    assert.equal(t.status, 200, t.text);
+    assert.deepEqual(t.json.entries.map((e) => e.kind), ["auth", "route", "dialog", "disposition"]);
+    assert.equal(t.json.accountId, acc.id);
+    assert.match(t.json.entries[0].summary, /INVITE from 198\.51\.100\.7:5060 → ok: carrier/);
+    assert.match(t.json.entries[1].summary, /inbound call \+15550001000 → flow: number \+15550001000/);
+    assert.match(t.json.disposition, /terminated \(ended\) after 42 s; concurrency slot released/);
+    const text = await call(w, "GET", `/calls/${id}/trace?format=text`, { token: tok.op });
+    assert.match(text.headers.get("content-type"), /text\/plain/);
+    assert.match(text.text, /^call trace-call-1 \(account acc_/);
+    assert.equal((await call(w, "GET", "/calls/no-such-call/trace", { token: tok.op })).status, 404);
+    assert.equal((await call(w, "GET", `/calls/${id}/trace`, { token: tok.edge })).status, 403);
+    // REGISTERs are not calls: no trace.
+    await call(w, "POST", "/auth", { token: tok.edge, body: registerReq("1001", { callId: "reg-not-traced" }) });
+    await sleep(300);
+    assert.equal((await call(w, "GET", "/calls/reg-not-traced/trace", { token: tok.op })).status, 404);
   });
 });
