@@ -82,13 +82,20 @@ fn account_fields(f: &Flags, update_mode: bool) -> Result<Vec<Field>> {
         let text = serde_json::to_string(&list).expect("strings serialize");
         out.push(("premium_prefixes", V::text(text), json!(list)));
     }
-    for (flag, col) in [("caller-id-name", "caller_id_name"), ("caller-id-number", "caller_id_number")] {
+    for (flag, col) in [
+        ("caller-id-name", "caller_id_name"),
+        ("caller-id-number", "caller_id_number"),
+    ] {
         if let Some(s) = f.get(flag) {
             if s.is_empty() && update_mode {
                 out.push((col, V::Null, Value::Null));
                 continue;
             }
-            let s = if flag == "caller-id-name" { v::caller_id_name(flag, s)? } else { v::e164(flag, s)? };
+            let s = if flag == "caller-id-name" {
+                v::caller_id_name(flag, s)?
+            } else {
+                v::e164(flag, s)?
+            };
             out.push((col, V::text(&s), json!(s)));
         }
     }
@@ -117,10 +124,17 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
         ("premium_prefixes", V::text("[]"), json!([])),
         ("caller_id_name", V::Null, Value::Null),
         ("caller_id_number", V::Null, Value::Null),
-        ("digest_algorithms", V::text("SHA-256,MD5"), json!("SHA-256,MD5")),
+        (
+            "digest_algorithms",
+            V::text("SHA-256,MD5"),
+            json!("SHA-256,MD5"),
+        ),
     ];
     for g in given {
-        let slot = fields.iter_mut().find(|x| x.0 == g.0).expect("every field has a default");
+        let slot = fields
+            .iter_mut()
+            .find(|x| x.0 == g.0)
+            .expect("every field has a default");
         *slot = g;
     }
     let mut cols: Vec<(&str, V)> = vec![("id", V::text(&id))];
@@ -135,7 +149,15 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     out.insert("created_at".into(), json!(now));
     let statements = vec![
         insert("accounts", false, &cols)?,
-        insert("sip_domains", false, &[("domain", V::text(&domain)), ("account_id", V::text(&id)), ("created_at", V::Int(now as i64))])?,
+        insert(
+            "sip_domains",
+            false,
+            &[
+                ("domain", V::text(&domain)),
+                ("account_id", V::text(&id)),
+                ("created_at", V::Int(now as i64)),
+            ],
+        )?,
     ];
     Ok(Plan::new(statements, Value::Object(out)))
 }
@@ -151,13 +173,18 @@ pub fn require_account(row: &crate::sql::Row, account: &str) -> Result<()> {
 
 /// `(SELECT COUNT(*) FROM accounts WHERE id = …) AS account` for combined lookups.
 pub fn account_probe(account: &str) -> Result<String> {
-    Ok(format!("(SELECT COUNT(*) FROM accounts WHERE id = {}) AS account", lit(account)?))
+    Ok(format!(
+        "(SELECT COUNT(*) FROM accounts WHERE id = {}) AS account",
+        lit(account)?
+    ))
 }
 
 pub fn update_account(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     let account = v::id("account", f.req("account")?, "acc", "an account")?;
     if f.has("domain") {
-        return usage("account update does not change domains; use `domain add --account ID --domain DOMAIN`");
+        return usage(
+            "account update does not change domains; use `domain add --account ID --domain DOMAIN`",
+        );
     }
     let fields = account_fields(f, true)?;
     if fields.is_empty() {
@@ -172,7 +199,10 @@ pub fn update_account(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
         sets.push((col, sqlv));
         out.insert(col.into(), jv);
     }
-    Ok(Plan::new(vec![update("accounts", &sets, "id", &account, None)?], Value::Object(out)))
+    Ok(Plan::new(
+        vec![update("accounts", &sets, "id", &account, None)?],
+        Value::Object(out),
+    ))
 }
 
 pub fn domain_add(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
@@ -180,19 +210,38 @@ pub fn domain_add(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     let domain = v::domain("domain", f.req("domain")?)?;
     let row = lookup_one(
         env,
-        &format!("SELECT {}, (SELECT account_id FROM sip_domains WHERE domain = {}) AS owner", account_probe(&account)?, lit(&domain)?),
+        &format!(
+            "SELECT {}, (SELECT account_id FROM sip_domains WHERE domain = {}) AS owner",
+            account_probe(&account)?,
+            lit(&domain)?
+        ),
     )?;
     require_account(&row, &account)?;
     if let Some(owner) = col_str(&row, "owner") {
         return if owner == account {
-            failure(format!("domain {domain} already belongs to account {account}"))
+            failure(format!(
+                "domain {domain} already belongs to account {account}"
+            ))
         } else {
-            failure(format!("domain {domain} already belongs to another account ({owner})"))
+            failure(format!(
+                "domain {domain} already belongs to another account ({owner})"
+            ))
         };
     }
     let now = env.now_ms();
-    let stmt = insert("sip_domains", false, &[("domain", V::text(&domain)), ("account_id", V::text(&account)), ("created_at", V::Int(now as i64))])?;
-    Ok(Plan::new(vec![stmt], json!({"domain": domain, "account_id": account, "created_at": now})))
+    let stmt = insert(
+        "sip_domains",
+        false,
+        &[
+            ("domain", V::text(&domain)),
+            ("account_id", V::text(&account)),
+            ("created_at", V::Int(now as i64)),
+        ],
+    )?;
+    Ok(Plan::new(
+        vec![stmt],
+        json!({"domain": domain, "account_id": account, "created_at": now}),
+    ))
 }
 
 #[cfg(test)]
@@ -204,7 +253,14 @@ mod tests {
     #[test]
     fn create_minimal_uses_schema_defaults() {
         let mut env = TestEnv::new();
-        let p = create(&flags(CREATE_FLAGS, &["--name", "Acme Corp", "--domain", "Acme.SIP.io"]), &mut env).unwrap();
+        let p = create(
+            &flags(
+                CREATE_FLAGS,
+                &["--name", "Acme Corp", "--domain", "Acme.SIP.io"],
+            ),
+            &mut env,
+        )
+        .unwrap();
         let id = p.output["id"].as_str().unwrap().to_string();
         assert!(callplane::typeid::is_valid(&id, "acc"));
         assert_eq!(
@@ -228,10 +284,28 @@ mod tests {
             &flags(
                 CREATE_FLAGS,
                 &[
-                    "--name", "O'Brien & Co", "--domain", "obrien.example", "--max-calls", "0", "--country", "44",
-                    "--time-zone", "Europe/London", "--allow-international", "--allow-premium=false",
-                    "--premium-prefixes", "+44909,+4487", "--caller-id-number", "+442079460000",
-                    "--caller-id-name", "O'Brien", "--digest-algorithms", "md5", "--status", "suspended",
+                    "--name",
+                    "O'Brien & Co",
+                    "--domain",
+                    "obrien.example",
+                    "--max-calls",
+                    "0",
+                    "--country",
+                    "44",
+                    "--time-zone",
+                    "Europe/London",
+                    "--allow-international",
+                    "--allow-premium=false",
+                    "--premium-prefixes",
+                    "+44909,+4487",
+                    "--caller-id-number",
+                    "+442079460000",
+                    "--caller-id-name",
+                    "O'Brien",
+                    "--digest-algorithms",
+                    "md5",
+                    "--status",
+                    "suspended",
                 ],
             ),
             &mut env,
@@ -255,19 +329,70 @@ mod tests {
             &["--name", "A", "--domain", "not a domain"],
             &["--name", "A", "--domain", "a.example", "--max-calls", "-1"],
             &["--name", "A", "--domain", "a.example", "--country", "0"],
-            &["--name", "A", "--domain", "a.example", "--time-zone", "Nowhere/City"],
-            &["--name", "A", "--domain", "a.example", "--premium-prefixes", "1900"],
-            &["--name", "A", "--domain", "a.example", "--caller-id-number", "5551230100"],
-            &["--name", "A", "--domain", "a.example", "--caller-id-number", ""],
-            &["--name", "A", "--domain", "a.example", "--caller-id-name", "a\"b"],
-            &["--name", "A", "--domain", "a.example", "--digest-algorithms", "SHA-512"],
-            &["--name", "A", "--domain", "a.example", "--digest-algorithms", "MD5,md5"],
+            &[
+                "--name",
+                "A",
+                "--domain",
+                "a.example",
+                "--time-zone",
+                "Nowhere/City",
+            ],
+            &[
+                "--name",
+                "A",
+                "--domain",
+                "a.example",
+                "--premium-prefixes",
+                "1900",
+            ],
+            &[
+                "--name",
+                "A",
+                "--domain",
+                "a.example",
+                "--caller-id-number",
+                "5551230100",
+            ],
+            &[
+                "--name",
+                "A",
+                "--domain",
+                "a.example",
+                "--caller-id-number",
+                "",
+            ],
+            &[
+                "--name",
+                "A",
+                "--domain",
+                "a.example",
+                "--caller-id-name",
+                "a\"b",
+            ],
+            &[
+                "--name",
+                "A",
+                "--domain",
+                "a.example",
+                "--digest-algorithms",
+                "SHA-512",
+            ],
+            &[
+                "--name",
+                "A",
+                "--domain",
+                "a.example",
+                "--digest-algorithms",
+                "MD5,md5",
+            ],
             &["--name", "A", "--domain", "a.example", "--status", "closed"],
             &["--name", "", "--domain", "a.example"],
         ];
         for args in cases {
             let mut env = TestEnv::new();
-            let e = create(&flags(CREATE_FLAGS, args), &mut env).err().unwrap_or_else(|| panic!("accepted {args:?}"));
+            let e = create(&flags(CREATE_FLAGS, args), &mut env)
+                .err()
+                .unwrap_or_else(|| panic!("accepted {args:?}"));
             assert_eq!(e.exit_code(), 2, "{args:?}: {}", e.message());
         }
     }
@@ -277,7 +402,18 @@ mod tests {
         let acc = callplane::typeid::new("acc", 1, [7; 10]);
         let mut env = TestEnv::row(json!({"account": 1}));
         let p = update_account(
-            &flags(UPDATE_FLAGS, &["--account", &acc, "--max-calls", "25", "--allow-premium=false", "--caller-id-name", ""]),
+            &flags(
+                UPDATE_FLAGS,
+                &[
+                    "--account",
+                    &acc,
+                    "--max-calls",
+                    "25",
+                    "--allow-premium=false",
+                    "--caller-id-name",
+                    "",
+                ],
+            ),
             &mut env,
         )
         .unwrap();
@@ -285,20 +421,43 @@ mod tests {
             p.sql(),
             format!("UPDATE accounts SET max_concurrent_calls = 25, allow_premium = 0, caller_id_name = NULL WHERE id = '{acc}';\n")
         );
-        assert_eq!(p.output, json!({"id": acc, "max_concurrent_calls": 25, "allow_premium": false, "caller_id_name": null}));
-        assert_eq!(env.queries, vec![format!("SELECT (SELECT COUNT(*) FROM accounts WHERE id = '{acc}') AS account")]);
+        assert_eq!(
+            p.output,
+            json!({"id": acc, "max_concurrent_calls": 25, "allow_premium": false, "caller_id_name": null})
+        );
+        assert_eq!(
+            env.queries,
+            vec![format!(
+                "SELECT (SELECT COUNT(*) FROM accounts WHERE id = '{acc}') AS account"
+            )]
+        );
     }
 
     #[test]
     fn update_errors() {
         let acc = callplane::typeid::new("acc", 1, [7; 10]);
         // Nothing to change, domain, bad id: usage errors without touching the database.
-        for args in [vec!["--account", acc.as_str()], vec!["--account", &acc, "--domain", "x.io"], vec!["--account", "usr_1", "--name", "x"]] {
+        for args in [
+            vec!["--account", acc.as_str()],
+            vec!["--account", &acc, "--domain", "x.io"],
+            vec!["--account", "usr_1", "--name", "x"],
+        ] {
             let mut env = TestEnv::new();
-            assert_eq!(update_account(&flags(UPDATE_FLAGS, &args), &mut env).err().unwrap().exit_code(), 2);
+            assert_eq!(
+                update_account(&flags(UPDATE_FLAGS, &args), &mut env)
+                    .err()
+                    .unwrap()
+                    .exit_code(),
+                2
+            );
         }
         let mut env = TestEnv::row(json!({"account": 0}));
-        let e = update_account(&flags(UPDATE_FLAGS, &["--account", &acc, "--name", "X"]), &mut env).err().unwrap();
+        let e = update_account(
+            &flags(UPDATE_FLAGS, &["--account", &acc, "--name", "X"]),
+            &mut env,
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.exit_code(), 1);
         assert_eq!(e.message(), format!("account {acc} not found"));
     }
@@ -307,18 +466,45 @@ mod tests {
     fn domain_add_checks_owner() {
         let acc = callplane::typeid::new("acc", 1, [7; 10]);
         let mut env = TestEnv::row(json!({"account": 1, "owner": null}));
-        let p = domain_add(&flags(DOMAIN_ADD_FLAGS, &["--account", &acc, "--domain", "Sales.Acme.io"]), &mut env).unwrap();
+        let p = domain_add(
+            &flags(
+                DOMAIN_ADD_FLAGS,
+                &["--account", &acc, "--domain", "Sales.Acme.io"],
+            ),
+            &mut env,
+        )
+        .unwrap();
         assert_eq!(p.sql(), format!("INSERT INTO sip_domains (domain, account_id, created_at) VALUES ('sales.acme.io', '{acc}', 1767225600000);\n"));
-        assert_eq!(p.output, json!({"domain": "sales.acme.io", "account_id": acc, "created_at": 1_767_225_600_000u64}));
+        assert_eq!(
+            p.output,
+            json!({"domain": "sales.acme.io", "account_id": acc, "created_at": 1_767_225_600_000u64})
+        );
         assert_eq!(
             env.queries[0],
             format!("SELECT (SELECT COUNT(*) FROM accounts WHERE id = '{acc}') AS account, (SELECT account_id FROM sip_domains WHERE domain = 'sales.acme.io') AS owner")
         );
 
         let mut env = TestEnv::row(json!({"account": 1, "owner": "acc_other"}));
-        let e = domain_add(&flags(DOMAIN_ADD_FLAGS, &["--account", &acc, "--domain", "x.io"]), &mut env).err().unwrap();
-        assert_eq!(e.message(), "domain x.io already belongs to another account (acc_other)");
+        let e = domain_add(
+            &flags(DOMAIN_ADD_FLAGS, &["--account", &acc, "--domain", "x.io"]),
+            &mut env,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            e.message(),
+            "domain x.io already belongs to another account (acc_other)"
+        );
         let mut env = TestEnv::row(json!({"account": 0, "owner": null}));
-        assert_eq!(domain_add(&flags(DOMAIN_ADD_FLAGS, &["--account", &acc, "--domain", "x.io"]), &mut env).err().unwrap().exit_code(), 1);
+        assert_eq!(
+            domain_add(
+                &flags(DOMAIN_ADD_FLAGS, &["--account", &acc, "--domain", "x.io"]),
+                &mut env
+            )
+            .err()
+            .unwrap()
+            .exit_code(),
+            1
+        );
     }
 }

@@ -23,11 +23,17 @@ pub struct Flag {
 }
 
 pub const fn val(name: &'static str) -> Flag {
-    Flag { name, kind: Kind::Value }
+    Flag {
+        name,
+        kind: Kind::Value,
+    }
 }
 
 pub const fn sw(name: &'static str) -> Flag {
-    Flag { name, kind: Kind::Switch }
+    Flag {
+        name,
+        kind: Kind::Switch,
+    }
 }
 
 /// Options valid for every command.
@@ -104,12 +110,20 @@ impl Flags {
                 return usage("--persist-to needs a directory");
             }
         }
-        let target = if remote { Target::Remote } else { Target::Local { persist_to } };
+        let target = if remote {
+            Target::Remote
+        } else {
+            Target::Local { persist_to }
+        };
         let wrangler_config = self.get("wrangler-config").map(str::to_string);
         if wrangler_config.as_deref() == Some("") {
             return usage("--wrangler-config needs a path");
         }
-        Ok(Global { target, print_sql: self.on("print-sql"), wrangler_config })
+        Ok(Global {
+            target,
+            print_sql: self.on("print-sql"),
+            wrangler_config,
+        })
     }
 }
 
@@ -129,7 +143,9 @@ fn parse_bool(name: &str, v: &str) -> Result<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => usage(format!("--{name} takes no value or one of true/false (got {v:?})")),
+        _ => usage(format!(
+            "--{name} takes no value or one of true/false (got {v:?})"
+        )),
     }
 }
 
@@ -186,7 +202,8 @@ pub fn parse_flags(args: &[String], spec: &[Flag], into: &mut Flags, context: &s
 /// Split the raw arguments (without the program name): leading global options, then command words
 /// (arguments not starting with `-`, at most `max_words`), then the rest.
 pub fn split(args: &[String]) -> Result<Invocation> {
-    let help = args.iter().any(|a| a == "--help" || a == "-h") || args.first().map(String::as_str) == Some("help");
+    let help = args.iter().any(|a| a == "--help" || a == "-h")
+        || args.first().map(String::as_str) == Some("help");
     let mut leading = Flags::default();
     let mut i = 0;
     // Leading global options.
@@ -203,7 +220,11 @@ pub fn split(args: &[String]) -> Result<Invocation> {
         let Some(flag) = GLOBAL_FLAGS.iter().find(|f| f.name == name) else {
             return usage(format!("unknown global option --{name} (global options: --local, --persist-to DIR, --remote, --print-sql, --wrangler-config PATH)"));
         };
-        let take = if flag.kind == Kind::Value && !body.contains('=') { 2 } else { 1 };
+        let take = if flag.kind == Kind::Value && !body.contains('=') {
+            2
+        } else {
+            1
+        };
         let end = (i + take).min(args.len());
         parse_flags(&args[i..end], GLOBAL_FLAGS, &mut leading, "callplane-admin")?;
         i = end;
@@ -214,8 +235,17 @@ pub fn split(args: &[String]) -> Result<Invocation> {
         words.push(args[i].clone());
         i += 1;
     }
-    let rest: Vec<String> = args[i..].iter().filter(|a| *a != "--help" && *a != "-h").cloned().collect();
-    Ok(Invocation { words, rest, leading, help })
+    let rest: Vec<String> = args[i..]
+        .iter()
+        .filter(|a| *a != "--help" && *a != "-h")
+        .cloned()
+        .collect();
+    Ok(Invocation {
+        words,
+        rest,
+        leading,
+        help,
+    })
 }
 
 #[cfg(test)]
@@ -237,7 +267,13 @@ mod tests {
     #[test]
     fn values_switches_and_equals_form() {
         let mut f = Flags::default();
-        parse_flags(&s(&["--name", "Acme Corp", "--max-calls=5", "--allow-premium"]), SPEC, &mut f, "t").unwrap();
+        parse_flags(
+            &s(&["--name", "Acme Corp", "--max-calls=5", "--allow-premium"]),
+            SPEC,
+            &mut f,
+            "t",
+        )
+        .unwrap();
         assert_eq!(f.get("name"), Some("Acme Corp"));
         assert_eq!(f.get("max-calls"), Some("5"));
         assert_eq!(f.switch("allow-premium"), Some(true));
@@ -289,17 +325,35 @@ mod tests {
     #[test]
     fn required_reports_the_flag() {
         let f = Flags::default();
-        assert_eq!(f.req("name").unwrap_err().message(), "missing required option --name");
+        assert_eq!(
+            f.req("name").unwrap_err().message(),
+            "missing required option --name"
+        );
     }
 
     #[test]
     fn split_leading_globals_words_and_rest() {
-        let inv = split(&s(&["--local", "--persist-to", "/tmp/x", "--print-sql", "account", "create", "--name", "A"])).unwrap();
+        let inv = split(&s(&[
+            "--local",
+            "--persist-to",
+            "/tmp/x",
+            "--print-sql",
+            "account",
+            "create",
+            "--name",
+            "A",
+        ]))
+        .unwrap();
         assert_eq!(inv.words, s(&["account", "create"]));
         assert_eq!(inv.rest, s(&["--name", "A"]));
         assert!(!inv.help);
         let g = inv.leading.global().unwrap();
-        assert_eq!(g.target, Target::Local { persist_to: Some("/tmp/x".into()) });
+        assert_eq!(
+            g.target,
+            Target::Local {
+                persist_to: Some("/tmp/x".into())
+            }
+        );
         assert!(g.print_sql);
 
         let inv = split(&s(&["--persist-to=/d", "demo"])).unwrap();
@@ -315,7 +369,12 @@ mod tests {
 
     #[test]
     fn split_rejects_unknown_leading_option() {
-        assert_eq!(split(&s(&["--name", "x", "account"])).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            split(&s(&["--name", "x", "account"]))
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
         assert_eq!(split(&s(&["-x", "account"])).unwrap_err().exit_code(), 2);
         assert_eq!(split(&s(&["--persist-to"])).unwrap_err().exit_code(), 2);
     }
@@ -325,7 +384,11 @@ mod tests {
         assert!(split(&s(&["help"])).unwrap().help);
         assert!(split(&s(&["account", "create", "--help"])).unwrap().help);
         assert!(split(&s(&["-h"])).unwrap().help);
-        assert!(!split(&s(&["account", "create", "--name", "help"])).unwrap().help);
+        assert!(
+            !split(&s(&["account", "create", "--name", "help"]))
+                .unwrap()
+                .help
+        );
     }
 
     #[test]
@@ -348,13 +411,22 @@ mod tests {
         parse_flags(&s(&["--local", "--remote"]), GLOBAL_FLAGS, &mut f, "t").unwrap();
         assert_eq!(f.global().unwrap_err().exit_code(), 2);
         let mut f = Flags::default();
-        parse_flags(&s(&["--remote", "--persist-to", "/x"]), GLOBAL_FLAGS, &mut f, "t").unwrap();
+        parse_flags(
+            &s(&["--remote", "--persist-to", "/x"]),
+            GLOBAL_FLAGS,
+            &mut f,
+            "t",
+        )
+        .unwrap();
         assert_eq!(f.global().unwrap_err().exit_code(), 2);
         let mut f = Flags::default();
         parse_flags(&s(&["--remote"]), GLOBAL_FLAGS, &mut f, "t").unwrap();
         assert_eq!(f.global().unwrap().target, Target::Remote);
         // Default is local, default persistence.
         let f = Flags::default();
-        assert_eq!(f.global().unwrap().target, Target::Local { persist_to: None });
+        assert_eq!(
+            f.global().unwrap().target,
+            Target::Local { persist_to: None }
+        );
     }
 }

@@ -10,7 +10,14 @@ use crate::error::Result;
 use crate::sql::{insert, Plan, V};
 use crate::validate as v;
 
-pub const CREATE_FLAGS: &[Flag] = &[val("account"), val("name"), val("time-zone"), val("weekly"), val("holidays"), val("overrides")];
+pub const CREATE_FLAGS: &[Flag] = &[
+    val("account"),
+    val("name"),
+    val("time-zone"),
+    val("weekly"),
+    val("holidays"),
+    val("overrides"),
+];
 
 pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     let account = v::id("account", f.req("account")?, "acc", "an account")?;
@@ -19,7 +26,8 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     let weekly_text = f.req("weekly")?.trim().to_string();
     let holidays_text = f.get("holidays").unwrap_or("[]").trim().to_string();
     let overrides_text = f.get("overrides").unwrap_or("[]").trim().to_string();
-    let (weekly, holidays, overrides) = v::calendar(&tz, &weekly_text, &holidays_text, &overrides_text)?;
+    let (weekly, holidays, overrides) =
+        v::calendar(&tz, &weekly_text, &holidays_text, &overrides_text)?;
 
     let row = lookup_one(env, &format!("SELECT {}", account_probe(&account)?))?;
     require_account(&row, &account)?;
@@ -58,7 +66,21 @@ mod tests {
         let mut env = TestEnv::row(json!({"account": 1}));
         let weekly = r#"{"mon":[["09:00","17:00"]],"fri":[["09:00","17:00"]]}"#;
         let p = create(
-            &flags(CREATE_FLAGS, &["--account", &acc, "--name", "Business hours", "--time-zone", "America/New_York", "--weekly", weekly, "--holidays", r#"[{"date":"2026-12-25","name":"Xmas"}]"#]),
+            &flags(
+                CREATE_FLAGS,
+                &[
+                    "--account",
+                    &acc,
+                    "--name",
+                    "Business hours",
+                    "--time-zone",
+                    "America/New_York",
+                    "--weekly",
+                    weekly,
+                    "--holidays",
+                    r#"[{"date":"2026-12-25","name":"Xmas"}]"#,
+                ],
+            ),
             &mut env,
         )
         .unwrap();
@@ -76,17 +98,88 @@ mod tests {
     fn calendar_errors() {
         let acc = callplane::typeid::new("acc", 1, [7; 10]);
         for args in [
-            vec!["--account", &acc, "--name", "B", "--time-zone", "America/New_York"],
-            vec!["--account", &acc, "--name", "B", "--time-zone", "Nowhere", "--weekly", "{}"],
-            vec!["--account", &acc, "--name", "B", "--time-zone", "UTC", "--weekly", "{"],
-            vec!["--account", &acc, "--name", "B", "--time-zone", "UTC", "--weekly", "{}", "--holidays", "[{\"date\":\"2026-02-30\"}]"],
-            vec!["--account", &acc, "--name", "B", "--time-zone", "UTC", "--weekly", "{}", "--overrides", "[1]"],
+            vec![
+                "--account",
+                &acc,
+                "--name",
+                "B",
+                "--time-zone",
+                "America/New_York",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--name",
+                "B",
+                "--time-zone",
+                "Nowhere",
+                "--weekly",
+                "{}",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--name",
+                "B",
+                "--time-zone",
+                "UTC",
+                "--weekly",
+                "{",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--name",
+                "B",
+                "--time-zone",
+                "UTC",
+                "--weekly",
+                "{}",
+                "--holidays",
+                "[{\"date\":\"2026-02-30\"}]",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--name",
+                "B",
+                "--time-zone",
+                "UTC",
+                "--weekly",
+                "{}",
+                "--overrides",
+                "[1]",
+            ],
         ] {
             let mut env = TestEnv::new();
-            assert_eq!(create(&flags(CREATE_FLAGS, &args), &mut env).err().unwrap().exit_code(), 2, "{args:?}");
+            assert_eq!(
+                create(&flags(CREATE_FLAGS, &args), &mut env)
+                    .err()
+                    .unwrap()
+                    .exit_code(),
+                2,
+                "{args:?}"
+            );
         }
         let mut env = TestEnv::row(json!({"account": 0}));
-        let e = create(&flags(CREATE_FLAGS, &["--account", &acc, "--name", "B", "--time-zone", "UTC", "--weekly", "{}"]), &mut env).err().unwrap();
+        let e = create(
+            &flags(
+                CREATE_FLAGS,
+                &[
+                    "--account",
+                    &acc,
+                    "--name",
+                    "B",
+                    "--time-zone",
+                    "UTC",
+                    "--weekly",
+                    "{}",
+                ],
+            ),
+            &mut env,
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.exit_code(), 1);
     }
 }

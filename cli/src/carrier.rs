@@ -16,15 +16,31 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     let port = f.get("port").map(|p| v::port("port", p)).transpose()?;
     let now = env.now_ms();
     let id = new_id(env, "car", now)?;
-    let mut statements = vec![insert("carriers", false, &[("id", V::text(&id)), ("name", V::text(&name)), ("enabled", V::Int(1)), ("created_at", V::Int(now as i64))])?];
+    let mut statements = vec![insert(
+        "carriers",
+        false,
+        &[
+            ("id", V::text(&id)),
+            ("name", V::text(&name)),
+            ("enabled", V::Int(1)),
+            ("created_at", V::Int(now as i64)),
+        ],
+    )?];
     for a in &addresses {
         statements.push(insert(
             "carrier_addresses",
             false,
-            &[("carrier_id", V::text(&id)), ("cidr", V::text(a)), ("port", port.map_or(V::Null, V::Int))],
+            &[
+                ("carrier_id", V::text(&id)),
+                ("cidr", V::text(a)),
+                ("port", port.map_or(V::Null, V::Int)),
+            ],
         )?);
     }
-    Ok(Plan::new(statements, json!({"id": id, "name": name, "addresses": addresses, "port": port, "enabled": true, "created_at": now})))
+    Ok(Plan::new(
+        statements,
+        json!({"id": id, "name": name, "addresses": addresses, "port": port, "enabled": true, "created_at": now}),
+    ))
 }
 
 #[cfg(test)]
@@ -36,7 +52,21 @@ mod tests {
     #[test]
     fn create_carrier() {
         let mut env = TestEnv::new();
-        let p = create(&flags(CREATE_FLAGS, &["--name", "Demo Carrier", "--address", "127.0.0.1/32, 2001:DB8::/32", "--port", "5080"]), &mut env).unwrap();
+        let p = create(
+            &flags(
+                CREATE_FLAGS,
+                &[
+                    "--name",
+                    "Demo Carrier",
+                    "--address",
+                    "127.0.0.1/32, 2001:DB8::/32",
+                    "--port",
+                    "5080",
+                ],
+            ),
+            &mut env,
+        )
+        .unwrap();
         let id = p.output["id"].as_str().unwrap().to_string();
         assert!(callplane::typeid::is_valid(&id, "car"));
         assert_eq!(
@@ -47,8 +77,18 @@ mod tests {
                  INSERT INTO carrier_addresses (carrier_id, cidr, port) VALUES ('{id}', '2001:db8::/32', 5080);\n"
             )
         );
-        assert_eq!(p.output["addresses"], json!(["127.0.0.1/32", "2001:db8::/32"]));
-        let p = create(&flags(CREATE_FLAGS, &["--name", "Any port", "--address", "203.0.113.7"]), &mut env).unwrap();
+        assert_eq!(
+            p.output["addresses"],
+            json!(["127.0.0.1/32", "2001:db8::/32"])
+        );
+        let p = create(
+            &flags(
+                CREATE_FLAGS,
+                &["--name", "Any port", "--address", "203.0.113.7"],
+            ),
+            &mut env,
+        )
+        .unwrap();
         assert!(p.sql().contains("'203.0.113.7', NULL);"), "{}", p.sql());
         assert_eq!(p.output["port"], serde_json::Value::Null);
     }
@@ -64,7 +104,14 @@ mod tests {
             vec!["--name", "C", "--address", "10.0.0.0/8", "--port", "70000"],
         ] {
             let mut env = TestEnv::new();
-            assert_eq!(create(&flags(CREATE_FLAGS, &args), &mut env).err().unwrap().exit_code(), 2, "{args:?}");
+            assert_eq!(
+                create(&flags(CREATE_FLAGS, &args), &mut env)
+                    .err()
+                    .unwrap()
+                    .exit_code(),
+                2,
+                "{args:?}"
+            );
         }
     }
 }

@@ -25,9 +25,16 @@ pub const WEEKLY: &str = r#"{"mon":[["09:00","17:00"]],"tue":[["09:00","17:00"]]
 pub const HOLIDAYS: &str = r#"[{"date":"2026-12-25","name":"Christmas Day"}]"#;
 
 /// (extension, name, device password)
-pub const USERS: [(&str, &str, &str); 2] = [("1001", "Alice", "acme-1001-secret"), ("1002", "Bob", "acme-1002-secret")];
+pub const USERS: [(&str, &str, &str); 2] = [
+    ("1001", "Alice", "acme-1001-secret"),
+    ("1002", "Bob", "acme-1002-secret"),
+];
 /// (name, account trunk?, port, priority)
-pub const TRUNKS: [(&str, bool, i64, i64); 3] = [("primary", true, 5090, 10), ("backup", true, 5091, 20), ("wholesale-default", false, 5092, 100)];
+pub const TRUNKS: [(&str, bool, i64, i64); 3] = [
+    ("primary", true, 5090, 10),
+    ("backup", true, 5091, 20),
+    ("wholesale-default", false, 5092, 100),
+];
 /// (role, secret, scoped to the demo account?)
 pub const CREDENTIALS: [(&str, &str, bool); 4] = [
     ("sip-edge", "demo-sip-edge-0000000000000000", false),
@@ -85,7 +92,15 @@ pub fn plan() -> Result<Plan> {
             ("created_at", at.clone()),
         ],
     )?);
-    s.push(insert("sip_domains", true, &[("domain", V::text(DOMAIN)), ("account_id", V::text(&acc)), ("created_at", at.clone())])?);
+    s.push(insert(
+        "sip_domains",
+        true,
+        &[
+            ("domain", V::text(DOMAIN)),
+            ("account_id", V::text(&acc)),
+            ("created_at", at.clone()),
+        ],
+    )?);
 
     let mut users = serde_json::Map::new();
     let mut devices = serde_json::Map::new();
@@ -95,7 +110,13 @@ pub fn plan() -> Result<Plan> {
         s.push(insert(
             "users",
             true,
-            &[("id", V::text(&usr)), ("account_id", V::text(&acc)), ("extension", V::text(*ext)), ("name", V::text(*name)), ("created_at", at.clone())],
+            &[
+                ("id", V::text(&usr)),
+                ("account_id", V::text(&acc)),
+                ("extension", V::text(*ext)),
+                ("name", V::text(*name)),
+                ("created_at", at.clone()),
+            ],
         )?);
         let (md5, sha256) = ha1_pair(ext, DOMAIN, password);
         s.push(insert(
@@ -134,12 +155,23 @@ pub fn plan() -> Result<Plan> {
     s.push(insert(
         "flows",
         true,
-        &[("id", V::text(&flow)), ("account_id", V::text(&acc)), ("name", V::text("Main IVR")), ("published_version", V::Int(1)), ("created_at", at.clone())],
+        &[
+            ("id", V::text(&flow)),
+            ("account_id", V::text(&acc)),
+            ("name", V::text("Main IVR")),
+            ("published_version", V::Int(1)),
+            ("created_at", at.clone()),
+        ],
     )?);
     s.push(insert(
         "flow_versions",
         true,
-        &[("flow_id", V::text(&flow)), ("version", V::Int(1)), ("definition", V::text(FLOW_DEFINITION)), ("created_at", at.clone())],
+        &[
+            ("flow_id", V::text(&flow)),
+            ("version", V::Int(1)),
+            ("definition", V::text(FLOW_DEFINITION)),
+            ("created_at", at.clone()),
+        ],
     )?);
     s.push(insert(
         "phone_numbers",
@@ -156,8 +188,25 @@ pub fn plan() -> Result<Plan> {
             ("created_at", at.clone()),
         ],
     )?);
-    s.push(insert("carriers", true, &[("id", V::text(&car)), ("name", V::text("Demo Carrier")), ("enabled", V::Int(1)), ("created_at", at.clone())])?);
-    s.push(insert("carrier_addresses", true, &[("carrier_id", V::text(&car)), ("cidr", V::text("127.0.0.1/32")), ("port", V::Int(5080))])?);
+    s.push(insert(
+        "carriers",
+        true,
+        &[
+            ("id", V::text(&car)),
+            ("name", V::text("Demo Carrier")),
+            ("enabled", V::Int(1)),
+            ("created_at", at.clone()),
+        ],
+    )?);
+    s.push(insert(
+        "carrier_addresses",
+        true,
+        &[
+            ("carrier_id", V::text(&car)),
+            ("cidr", V::text("127.0.0.1/32")),
+            ("port", V::Int(5080)),
+        ],
+    )?);
 
     let mut trunks = serde_json::Map::new();
     for (i, (name, per_account, port, priority)) in TRUNKS.iter().enumerate() {
@@ -221,7 +270,10 @@ pub fn plan() -> Result<Plan> {
                 ("created_at", at.clone()),
             ],
         )?);
-        creds.insert(role.to_string(), json!({"id": id, "account_id": owner, "token": tok}));
+        creds.insert(
+            role.to_string(),
+            json!({"id": id, "account_id": owner, "token": tok}),
+        );
     }
 
     let output = json!({
@@ -240,8 +292,14 @@ pub fn plan() -> Result<Plan> {
     Ok(Plan {
         statements: s,
         output,
-        pre_check: Some(Check { sql: check_sql()?, verdict: check_before }),
-        post_check: Some(Check { sql: check_sql()?, verdict: check_after }),
+        pre_check: Some(Check {
+            sql: check_sql()?,
+            verdict: check_before,
+        }),
+        post_check: Some(Check {
+            sql: check_sql()?,
+            verdict: check_after,
+        }),
     })
 }
 
@@ -249,19 +307,38 @@ pub fn plan() -> Result<Plan> {
 fn expectations() -> Result<Vec<(String, String, String)>> {
     let acc = account_id();
     let mut e = vec![
-        ("domain".to_string(), format!("(SELECT account_id FROM sip_domains WHERE domain = {})", lit(DOMAIN)?), acc.clone()),
-        ("number".to_string(), format!("(SELECT id FROM phone_numbers WHERE e164 = {})", lit(DID)?), demo_id("num", 1)),
+        (
+            "domain".to_string(),
+            format!(
+                "(SELECT account_id FROM sip_domains WHERE domain = {})",
+                lit(DOMAIN)?
+            ),
+            acc.clone(),
+        ),
+        (
+            "number".to_string(),
+            format!("(SELECT id FROM phone_numbers WHERE e164 = {})", lit(DID)?),
+            demo_id("num", 1),
+        ),
     ];
     for (i, (ext, ..)) in USERS.iter().enumerate() {
         let n = i as u8 + 1;
         e.push((
             format!("user_{ext}"),
-            format!("(SELECT id FROM users WHERE account_id = {} AND extension = {})", lit(&acc)?, lit(ext)?),
+            format!(
+                "(SELECT id FROM users WHERE account_id = {} AND extension = {})",
+                lit(&acc)?,
+                lit(ext)?
+            ),
             demo_id("usr", n),
         ));
         e.push((
             format!("device_{ext}"),
-            format!("(SELECT id FROM devices WHERE username = {} AND realm = {})", lit(ext)?, lit(DOMAIN)?),
+            format!(
+                "(SELECT id FROM devices WHERE username = {} AND realm = {})",
+                lit(ext)?,
+                lit(DOMAIN)?
+            ),
             demo_id("dev", n),
         ));
     }
@@ -269,7 +346,10 @@ fn expectations() -> Result<Vec<(String, String, String)>> {
 }
 
 fn check_sql() -> Result<String> {
-    let cols: Vec<String> = expectations()?.into_iter().map(|(name, sel, _)| format!("{sel} AS {name}")).collect();
+    let cols: Vec<String> = expectations()?
+        .into_iter()
+        .map(|(name, sel, _)| format!("{sel} AS {name}"))
+        .collect();
     Ok(format!("SELECT {}", cols.join(", ")))
 }
 
@@ -284,7 +364,9 @@ fn check_after(rows: &[Row]) -> Result<()> {
 }
 
 fn verdict(rows: &[Row], absent_ok: bool) -> Result<()> {
-    let Some(row) = rows.first() else { return failure("demo check returned no rows") };
+    let Some(row) = rows.first() else {
+        return failure("demo check returned no rows");
+    };
     let mut conflicts = Vec::new();
     for (name, _, expected) in expectations()? {
         let got = col_str(row, &name);
@@ -293,7 +375,10 @@ fn verdict(rows: &[Row], absent_ok: bool) -> Result<()> {
             None => absent_ok,
         };
         if !fine {
-            conflicts.push(format!("{name} is {} (demo expects {expected})", got.as_deref().unwrap_or("missing")));
+            conflicts.push(format!(
+                "{name} is {} (demo expects {expected})",
+                got.as_deref().unwrap_or("missing")
+            ));
         }
     }
     match (conflicts.is_empty(), absent_ok) {
@@ -329,7 +414,18 @@ mod tests {
     #[test]
     fn demo_ids_are_valid_and_distinct() {
         let mut all = Vec::new();
-        for (prefix, n) in [("acc", 1), ("usr", 2), ("dev", 2), ("cal", 1), ("flow", 1), ("num", 1), ("car", 1), ("trk", 3), ("mn", 1), ("cred", 4)] {
+        for (prefix, n) in [
+            ("acc", 1),
+            ("usr", 2),
+            ("dev", 2),
+            ("cal", 1),
+            ("flow", 1),
+            ("num", 1),
+            ("car", 1),
+            ("trk", 3),
+            ("mn", 1),
+            ("cred", 4),
+        ] {
             for i in 1..=n {
                 let id = demo_id(prefix, i);
                 assert!(callplane::typeid::is_valid(&id, prefix), "{id}");
@@ -347,18 +443,37 @@ mod tests {
         let p = plan().unwrap();
         let sql = p.sql();
         assert!(!sql.contains("acme-1001-secret"));
-        assert!(sql.contains(&ha1(Algorithm::Md5, "1001", "acme.sip.io", "acme-1001-secret")));
-        assert!(sql.contains(&ha1(Algorithm::Sha256, "1002", "acme.sip.io", "acme-1002-secret")));
+        assert!(sql.contains(&ha1(
+            Algorithm::Md5,
+            "1001",
+            "acme.sip.io",
+            "acme-1001-secret"
+        )));
+        assert!(sql.contains(&ha1(
+            Algorithm::Sha256,
+            "1002",
+            "acme.sip.io",
+            "acme-1002-secret"
+        )));
         for (i, (role, secret, _)) in CREDENTIALS.iter().enumerate() {
-            let tok = p.output["credentials"][role]["token"].as_str().unwrap().to_string();
+            let tok = p.output["credentials"][role]["token"]
+                .as_str()
+                .unwrap()
+                .to_string();
             assert_eq!(tok, token(i));
             assert!(tok.ends_with(&format!(".{secret}")));
             assert!(crate::token::parse_supplied("token", &tok).is_ok(), "{tok}");
             assert!(sql.contains(&sha256_hex(&tok)));
             assert!(!sql.contains(secret));
         }
-        assert_eq!(p.output["credentials"]["agent-app"]["account_id"], account_id().as_str());
-        assert_eq!(p.output["credentials"]["operator"]["account_id"], Value::Null);
+        assert_eq!(
+            p.output["credentials"]["agent-app"]["account_id"],
+            account_id().as_str()
+        );
+        assert_eq!(
+            p.output["credentials"]["operator"]["account_id"],
+            Value::Null
+        );
         assert!(sql.contains(&format!("'{}'", FLOW_DEFINITION)));
         assert!(sql.contains(&format!("INSERT OR IGNORE INTO trunks (id, account_id, name, priority, host, port, transport, number_format, prefix, caller_id_mode, caller_id_number, fr_timer_ms, fr_inv_timer_ms, enabled, created_at) VALUES ('{}', NULL, 'wholesale-default', 100, '127.0.0.1', 5092,", demo_id("trk", 3))));
         // The demo calendar passes the routing core's validation.
@@ -370,7 +485,9 @@ mod tests {
         let p = plan().unwrap();
         let pre = p.pre_check.unwrap();
         let post = p.post_check.unwrap();
-        assert!(post.sql.starts_with("SELECT (SELECT account_id FROM sip_domains WHERE domain = 'acme.sip.io') AS domain, "));
+        assert!(post.sql.starts_with(
+            "SELECT (SELECT account_id FROM sip_domains WHERE domain = 'acme.sip.io') AS domain, "
+        ));
         assert_eq!(pre.sql, post.sql);
         let mut good = Row::new();
         let mut empty = Row::new();
@@ -387,11 +504,24 @@ mod tests {
         bad.insert("domain".into(), json!("acc_someoneelse"));
         bad.insert("device_1002".into(), Value::Null);
         let e = (pre.verdict)(&[bad.clone()]).unwrap_err();
-        assert!(e.message().contains("nothing was loaded: domain is acc_someoneelse"), "{}", e.message());
+        assert!(
+            e.message()
+                .contains("nothing was loaded: domain is acc_someoneelse"),
+            "{}",
+            e.message()
+        );
         assert!(!e.message().contains("device_1002"), "{}", e.message());
         let e = (post.verdict)(&[bad]).unwrap_err();
-        assert!(e.message().contains("domain is acc_someoneelse"), "{}", e.message());
-        assert!(e.message().contains("device_1002 is missing"), "{}", e.message());
+        assert!(
+            e.message().contains("domain is acc_someoneelse"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            e.message().contains("device_1002 is missing"),
+            "{}",
+            e.message()
+        );
         assert!((pre.verdict)(&[]).is_err());
     }
 }

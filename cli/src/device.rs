@@ -13,14 +13,36 @@ use crate::error::{failure, usage, Result};
 use crate::sql::{col_i64, col_str, insert, lit, update, Plan, V};
 use crate::validate as v;
 
-pub const CREATE_FLAGS: &[Flag] =
-    &[val("account"), val("user"), val("extension"), val("username"), val("password"), val("realm"), sw("disabled")];
+pub const CREATE_FLAGS: &[Flag] = &[
+    val("account"),
+    val("user"),
+    val("extension"),
+    val("username"),
+    val("password"),
+    val("realm"),
+    sw("disabled"),
+];
 pub const SET_PASSWORD_FLAGS: &[Flag] = &[val("device"), val("password")];
 pub const TOGGLE_FLAGS: &[Flag] = &[val("device")];
 
+/// `--password P`, or `--password -` to read it from the first line of standard input
+/// (keeps it out of process listings and shell history).
+fn password(f: &Flags, env: &mut dyn Env) -> Result<String> {
+    let raw = f.req("password")?;
+    if raw == "-" {
+        let line = env.read_stdin_line()?;
+        v::password("password", &line)
+    } else {
+        v::password("password", raw)
+    }
+}
+
 /// The two stored hashes, (ha1_md5, ha1_sha256).
 pub fn ha1_pair(username: &str, realm: &str, password: &str) -> (String, String) {
-    (ha1(Algorithm::Md5, username, realm, password), ha1(Algorithm::Sha256, username, realm, password))
+    (
+        ha1(Algorithm::Md5, username, realm, password),
+        ha1(Algorithm::Sha256, username, realm, password),
+    )
 }
 
 pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
@@ -37,7 +59,7 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
         _ => return usage("device create needs exactly one of --user ID or --extension EXT"),
     };
     let username = v::sip_username("username", f.req("username")?)?;
-    let password = v::password("password", f.req("password")?)?;
+    let password = password(f, env)?;
     let realm_given = f.get("realm").map(|r| v::domain("realm", r)).transpose()?;
     let enabled = !f.on("disabled");
 
@@ -56,9 +78,14 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     require_account(&row, &account)?;
     let Some(user_id) = col_str(&row, "user_id") else {
         return match (f.get("user"), col_str(&row, "user_account")) {
-            (Some(u), Some(other)) => failure(format!("user {u} belongs to account {other}, not {account}")),
+            (Some(u), Some(other)) => failure(format!(
+                "user {u} belongs to account {other}, not {account}"
+            )),
             (Some(u), None) => failure(format!("user {u} not found")),
-            _ => failure(format!("no user with extension {} in account {account}", f.get("extension").unwrap_or_default())),
+            _ => failure(format!(
+                "no user with extension {} in account {account}",
+                f.get("extension").unwrap_or_default()
+            )),
         };
     };
     let Some(realm) = col_str(&row, "realm") else {
@@ -68,7 +95,9 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
         };
     };
     if let Some(existing) = col_str(&row, "existing") {
-        return failure(format!("a device with username {username} already exists in realm {realm} ({existing})"));
+        return failure(format!(
+            "a device with username {username} already exists in realm {realm} ({existing})"
+        ));
     }
 
     let (md5, sha256) = ha1_pair(&username, &realm, &password);
@@ -97,8 +126,13 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
 
 /// Look a device up: (username, realm, enabled).
 fn find_device(env: &mut dyn Env, device: &str) -> Result<(String, String, bool)> {
-    let rows = env.query(&format!("SELECT username, realm, enabled FROM devices WHERE id = {}", lit(device)?))?;
-    let Some(row) = rows.first() else { return failure(format!("device {device} not found")) };
+    let rows = env.query(&format!(
+        "SELECT username, realm, enabled FROM devices WHERE id = {}",
+        lit(device)?
+    ))?;
+    let Some(row) = rows.first() else {
+        return failure(format!("device {device} not found"));
+    };
     match (col_str(row, "username"), col_str(row, "realm")) {
         (Some(u), Some(r)) => Ok((u, r, col_i64(row, "enabled") == Some(1))),
         _ => failure(format!("unexpected lookup result for device {device}")),
@@ -107,18 +141,36 @@ fn find_device(env: &mut dyn Env, device: &str) -> Result<(String, String, bool)
 
 pub fn set_password(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     let device = v::id("device", f.req("device")?, "dev", "a device")?;
-    let password = v::password("password", f.req("password")?)?;
+    let password = password(f, env)?;
     let (username, realm, _) = find_device(env, &device)?;
     let (md5, sha256) = ha1_pair(&username, &realm, &password);
-    let stmt = update("devices", &[("ha1_md5", V::text(md5)), ("ha1_sha256", V::text(sha256))], "id", &device, None)?;
-    Ok(Plan::new(vec![stmt], json!({"id": device, "username": username, "realm": realm, "password_changed": true})))
+    let stmt = update(
+        "devices",
+        &[("ha1_md5", V::text(md5)), ("ha1_sha256", V::text(sha256))],
+        "id",
+        &device,
+        None,
+    )?;
+    Ok(Plan::new(
+        vec![stmt],
+        json!({"id": device, "username": username, "realm": realm, "password_changed": true}),
+    ))
 }
 
 fn toggle(f: &Flags, env: &mut dyn Env, enabled: bool) -> Result<Plan> {
     let device = v::id("device", f.req("device")?, "dev", "a device")?;
     let (username, realm, _) = find_device(env, &device)?;
-    let stmt = update("devices", &[("enabled", V::bool(enabled))], "id", &device, None)?;
-    Ok(Plan::new(vec![stmt], json!({"id": device, "username": username, "realm": realm, "enabled": enabled})))
+    let stmt = update(
+        "devices",
+        &[("enabled", V::bool(enabled))],
+        "id",
+        &device,
+        None,
+    )?;
+    Ok(Plan::new(
+        vec![stmt],
+        json!({"id": device, "username": username, "realm": realm, "enabled": enabled}),
+    ))
 }
 
 pub fn enable(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
@@ -136,15 +188,32 @@ mod tests {
     use crate::testutil::flags;
 
     fn ids() -> (String, String) {
-        (callplane::typeid::new("acc", 1, [7; 10]), callplane::typeid::new("usr", 1, [8; 10]))
+        (
+            callplane::typeid::new("acc", 1, [7; 10]),
+            callplane::typeid::new("usr", 1, [8; 10]),
+        )
     }
 
     #[test]
     fn create_stores_only_ha1() {
         let (acc, usr) = ids();
-        let mut env = TestEnv::row(json!({"account": 1, "user_id": usr, "user_account": acc, "realm": "acme.sip.io", "existing": null}));
+        let mut env = TestEnv::row(
+            json!({"account": 1, "user_id": usr, "user_account": acc, "realm": "acme.sip.io", "existing": null}),
+        );
         let p = create(
-            &flags(CREATE_FLAGS, &["--account", &acc, "--user", &usr, "--username", "1001", "--password", "acme-1001-secret"]),
+            &flags(
+                CREATE_FLAGS,
+                &[
+                    "--account",
+                    &acc,
+                    "--user",
+                    &usr,
+                    "--username",
+                    "1001",
+                    "--password",
+                    "acme-1001-secret",
+                ],
+            ),
             &mut env,
         )
         .unwrap();
@@ -165,22 +234,47 @@ mod tests {
         // Default realm: the account's first domain.
         let q = &env.queries[0];
         assert!(q.contains(&format!("(SELECT domain FROM sip_domains WHERE account_id = '{acc}' ORDER BY created_at, domain LIMIT 1) AS realm")), "{q}");
-        assert!(q.contains(&format!("(SELECT id FROM users WHERE account_id = '{acc}' AND id = '{usr}') AS user_id")), "{q}");
+        assert!(
+            q.contains(&format!(
+                "(SELECT id FROM users WHERE account_id = '{acc}' AND id = '{usr}') AS user_id"
+            )),
+            "{q}"
+        );
     }
 
     #[test]
     fn create_by_extension_with_realm_disabled() {
         let (acc, usr) = ids();
-        let mut env = TestEnv::row(json!({"account": 1, "user_id": usr, "user_account": null, "realm": "sales.acme.io", "existing": null}));
+        let mut env = TestEnv::row(
+            json!({"account": 1, "user_id": usr, "user_account": null, "realm": "sales.acme.io", "existing": null}),
+        );
         let p = create(
-            &flags(CREATE_FLAGS, &["--account", &acc, "--extension", "1002", "--username", "bob", "--password", "x'x'x'x'x", "--realm", "SALES.acme.io", "--disabled"]),
+            &flags(
+                CREATE_FLAGS,
+                &[
+                    "--account",
+                    &acc,
+                    "--extension",
+                    "1002",
+                    "--username",
+                    "bob",
+                    "--password",
+                    "x'x'x'x'x",
+                    "--realm",
+                    "SALES.acme.io",
+                    "--disabled",
+                ],
+            ),
             &mut env,
         )
         .unwrap();
         let q = &env.queries[0];
         assert!(q.contains(&format!("(SELECT id FROM users WHERE account_id = '{acc}' AND extension = '1002') AS user_id")), "{q}");
         assert!(q.contains(&format!("(SELECT domain FROM sip_domains WHERE account_id = '{acc}' AND domain = 'sales.acme.io') AS realm")), "{q}");
-        assert!(p.sql().contains(&format!("'{}'", ha1(Algorithm::Sha256, "bob", "sales.acme.io", "x'x'x'x'x"))));
+        assert!(p.sql().contains(&format!(
+            "'{}'",
+            ha1(Algorithm::Sha256, "bob", "sales.acme.io", "x'x'x'x'x")
+        )));
         assert!(p.sql().ends_with(", 0, 1767225600000);\n"));
         assert_eq!(p.output["enabled"], false);
     }
@@ -188,13 +282,37 @@ mod tests {
     #[test]
     fn create_lookup_failures() {
         let (acc, usr) = ids();
-        let args = ["--account", acc.as_str(), "--user", usr.as_str(), "--username", "1001", "--password", "acme-1001-secret"];
+        let args = [
+            "--account",
+            acc.as_str(),
+            "--user",
+            usr.as_str(),
+            "--username",
+            "1001",
+            "--password",
+            "acme-1001-secret",
+        ];
         for (row, expect) in [
-            (json!({"account": 0, "user_id": null, "user_account": null, "realm": null, "existing": null}), "not found"),
-            (json!({"account": 1, "user_id": null, "user_account": null, "realm": "a.io", "existing": null}), "not found"),
-            (json!({"account": 1, "user_id": null, "user_account": "acc_other", "realm": "a.io", "existing": null}), "belongs to account acc_other"),
-            (json!({"account": 1, "user_id": usr, "user_account": acc, "realm": null, "existing": null}), "has no SIP domain"),
-            (json!({"account": 1, "user_id": usr, "user_account": acc, "realm": "a.io", "existing": "dev_x"}), "already exists"),
+            (
+                json!({"account": 0, "user_id": null, "user_account": null, "realm": null, "existing": null}),
+                "not found",
+            ),
+            (
+                json!({"account": 1, "user_id": null, "user_account": null, "realm": "a.io", "existing": null}),
+                "not found",
+            ),
+            (
+                json!({"account": 1, "user_id": null, "user_account": "acc_other", "realm": "a.io", "existing": null}),
+                "belongs to account acc_other",
+            ),
+            (
+                json!({"account": 1, "user_id": usr, "user_account": acc, "realm": null, "existing": null}),
+                "has no SIP domain",
+            ),
+            (
+                json!({"account": 1, "user_id": usr, "user_account": acc, "realm": "a.io", "existing": "dev_x"}),
+                "already exists",
+            ),
         ] {
             let mut env = TestEnv::row(row);
             let e = create(&flags(CREATE_FLAGS, &args), &mut env).err().unwrap();
@@ -207,39 +325,163 @@ mod tests {
     fn create_usage_errors() {
         let (acc, usr) = ids();
         for args in [
-            vec!["--account", &acc, "--username", "1001", "--password", "acme-1001-secret"],
-            vec!["--account", &acc, "--user", &usr, "--extension", "1001", "--username", "1001", "--password", "acme-1001-secret"],
-            vec!["--account", &acc, "--user", &acc, "--username", "1001", "--password", "acme-1001-secret"],
-            vec!["--account", &acc, "--user", &usr, "--username", "10 01", "--password", "acme-1001-secret"],
-            vec!["--account", &acc, "--user", &usr, "--username", "1001", "--password", "short"],
-            vec!["--account", &acc, "--user", &usr, "--username", "1001", "--password", "acme-1001-secret", "--realm", "bad realm"],
+            vec![
+                "--account",
+                &acc,
+                "--username",
+                "1001",
+                "--password",
+                "acme-1001-secret",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--user",
+                &usr,
+                "--extension",
+                "1001",
+                "--username",
+                "1001",
+                "--password",
+                "acme-1001-secret",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--user",
+                &acc,
+                "--username",
+                "1001",
+                "--password",
+                "acme-1001-secret",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--user",
+                &usr,
+                "--username",
+                "10 01",
+                "--password",
+                "acme-1001-secret",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--user",
+                &usr,
+                "--username",
+                "1001",
+                "--password",
+                "short",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--user",
+                &usr,
+                "--username",
+                "1001",
+                "--password",
+                "acme-1001-secret",
+                "--realm",
+                "bad realm",
+            ],
             vec!["--account", &acc, "--user", &usr, "--username", "1001"],
         ] {
             let mut env = TestEnv::new();
-            assert_eq!(create(&flags(CREATE_FLAGS, &args), &mut env).err().unwrap().exit_code(), 2, "{args:?}");
+            assert_eq!(
+                create(&flags(CREATE_FLAGS, &args), &mut env)
+                    .err()
+                    .unwrap()
+                    .exit_code(),
+                2,
+                "{args:?}"
+            );
         }
+    }
+
+    #[test]
+    fn password_from_stdin() {
+        let dev = callplane::typeid::new("dev", 1, [9; 10]);
+        let mut env =
+            TestEnv::row(json!({"username": "1001", "realm": "acme.sip.io", "enabled": 1}));
+        env.stdin = Some("from-stdin-secret\r\nignored\n".into());
+        let p = set_password(
+            &flags(SET_PASSWORD_FLAGS, &["--device", &dev, "--password", "-"]),
+            &mut env,
+        )
+        .unwrap();
+        let (md5, _) = ha1_pair("1001", "acme.sip.io", "from-stdin-secret");
+        assert!(p.sql().contains(&md5));
+        // Empty stdin is a failure, a short line a usage error.
+        let e = set_password(
+            &flags(SET_PASSWORD_FLAGS, &["--device", &dev, "--password", "-"]),
+            &mut env,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.exit_code(), 1);
+        env.stdin = Some("short\n".into());
+        let e = set_password(
+            &flags(SET_PASSWORD_FLAGS, &["--device", &dev, "--password", "-"]),
+            &mut env,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.exit_code(), 2);
     }
 
     #[test]
     fn set_password_and_toggle() {
         let dev = callplane::typeid::new("dev", 1, [9; 10]);
-        let mut env = TestEnv::row(json!({"username": "1001", "realm": "acme.sip.io", "enabled": 1}));
-        let p = set_password(&flags(SET_PASSWORD_FLAGS, &["--device", &dev, "--password", "new-secret-1"]), &mut env).unwrap();
+        let mut env =
+            TestEnv::row(json!({"username": "1001", "realm": "acme.sip.io", "enabled": 1}));
+        let p = set_password(
+            &flags(
+                SET_PASSWORD_FLAGS,
+                &["--device", &dev, "--password", "new-secret-1"],
+            ),
+            &mut env,
+        )
+        .unwrap();
         let (md5, sha) = ha1_pair("1001", "acme.sip.io", "new-secret-1");
-        assert_eq!(p.sql(), format!("UPDATE devices SET ha1_md5 = '{md5}', ha1_sha256 = '{sha}' WHERE id = '{dev}';\n"));
+        assert_eq!(
+            p.sql(),
+            format!(
+                "UPDATE devices SET ha1_md5 = '{md5}', ha1_sha256 = '{sha}' WHERE id = '{dev}';\n"
+            )
+        );
         assert!(!p.output.to_string().contains("new-secret-1"));
-        assert_eq!(env.queries[0], format!("SELECT username, realm, enabled FROM devices WHERE id = '{dev}'"));
+        assert_eq!(
+            env.queries[0],
+            format!("SELECT username, realm, enabled FROM devices WHERE id = '{dev}'")
+        );
 
         let p = disable(&flags(TOGGLE_FLAGS, &["--device", &dev]), &mut env).unwrap();
-        assert_eq!(p.sql(), format!("UPDATE devices SET enabled = 0 WHERE id = '{dev}';\n"));
+        assert_eq!(
+            p.sql(),
+            format!("UPDATE devices SET enabled = 0 WHERE id = '{dev}';\n")
+        );
         assert_eq!(p.output["enabled"], false);
         let p = enable(&flags(TOGGLE_FLAGS, &["--device", &dev]), &mut env).unwrap();
-        assert_eq!(p.sql(), format!("UPDATE devices SET enabled = 1 WHERE id = '{dev}';\n"));
+        assert_eq!(
+            p.sql(),
+            format!("UPDATE devices SET enabled = 1 WHERE id = '{dev}';\n")
+        );
 
         let mut env = TestEnv::with(|_| vec![]);
-        let e = enable(&flags(TOGGLE_FLAGS, &["--device", &dev]), &mut env).err().unwrap();
+        let e = enable(&flags(TOGGLE_FLAGS, &["--device", &dev]), &mut env)
+            .err()
+            .unwrap();
         assert_eq!(e.message(), format!("device {dev} not found"));
         let mut env = TestEnv::new();
-        assert_eq!(enable(&flags(TOGGLE_FLAGS, &["--device", "usr_x"]), &mut env).err().unwrap().exit_code(), 2);
+        assert_eq!(
+            enable(&flags(TOGGLE_FLAGS, &["--device", "usr_x"]), &mut env)
+                .err()
+                .unwrap()
+                .exit_code(),
+            2
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! What a command needs from the outside world: the clock, randomness, read-only lookups in D1
 //! and input files. `RealEnv` is the process's; tests use a deterministic one.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::args::Global;
@@ -18,6 +18,19 @@ pub trait Env {
     fn query(&mut self, sql: &str) -> Result<Vec<Row>>;
     /// Read an input file (flow definitions).
     fn read_file(&mut self, path: &str) -> Result<String>;
+    /// Read one line from standard input, without its line ending (`--password -`).
+    fn read_stdin_line(&mut self) -> Result<String>;
+}
+
+/// Strip one trailing "\n" or "\r\n".
+pub fn chomp(mut s: String) -> String {
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    s
 }
 
 /// A fresh TypeID for `prefix` at `now_ms`.
@@ -31,7 +44,10 @@ pub fn new_id(env: &mut dyn Env, prefix: &str, now_ms: u64) -> Result<String> {
 pub fn lookup_one(env: &mut dyn Env, sql: &str) -> Result<Row> {
     let mut rows = env.query(sql)?;
     if rows.len() != 1 {
-        return failure(format!("unexpected lookup result ({} rows) for: {sql}", rows.len()));
+        return failure(format!(
+            "unexpected lookup result ({} rows) for: {sql}",
+            rows.len()
+        ));
     }
     Ok(rows.remove(0))
 }
@@ -44,7 +60,10 @@ pub struct RealEnv {
 
 impl RealEnv {
     pub fn new(global: Global) -> RealEnv {
-        RealEnv { global, wrangler: None }
+        RealEnv {
+            global,
+            wrangler: None,
+        }
     }
 
     pub fn wrangler(&mut self) -> Result<&Wrangler> {
@@ -57,12 +76,17 @@ impl RealEnv {
 
 impl Env for RealEnv {
     fn now_ms(&mut self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
     }
 
     fn fill_random(&mut self, buf: &mut [u8]) -> Result<()> {
-        let mut f = std::fs::File::open("/dev/urandom").map_err(|e| CliError::Failure(format!("cannot open /dev/urandom: {e}")))?;
-        f.read_exact(buf).map_err(|e| CliError::Failure(format!("cannot read /dev/urandom: {e}")))
+        let mut f = std::fs::File::open("/dev/urandom")
+            .map_err(|e| CliError::Failure(format!("cannot open /dev/urandom: {e}")))?;
+        f.read_exact(buf)
+            .map_err(|e| CliError::Failure(format!("cannot read /dev/urandom: {e}")))
     }
 
     fn query(&mut self, sql: &str) -> Result<Vec<Row>> {
@@ -70,7 +94,21 @@ impl Env for RealEnv {
     }
 
     fn read_file(&mut self, path: &str) -> Result<String> {
-        std::fs::read_to_string(path).map_err(|e| CliError::Failure(format!("cannot read {path}: {e}")))
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::Failure(format!("cannot read {path}: {e}")))
+    }
+
+    fn read_stdin_line(&mut self) -> Result<String> {
+        let mut line = String::new();
+        let n = std::io::stdin()
+            .lock()
+            .take(4096)
+            .read_line(&mut line)
+            .map_err(|e| CliError::Failure(format!("cannot read standard input: {e}")))?;
+        if n == 0 {
+            return failure("standard input is empty (expected the value on one line)");
+        }
+        Ok(chomp(line))
     }
 }
 
@@ -90,6 +128,7 @@ pub mod testing {
         pub queries: Vec<String>,
         pub answer: Answer,
         pub files: BTreeMap<String, String>,
+        pub stdin: Option<String>,
     }
 
     impl TestEnv {
@@ -99,7 +138,14 @@ pub mod testing {
         }
 
         pub fn with(answer: impl FnMut(&str) -> Vec<Row> + 'static) -> TestEnv {
-            TestEnv { now: 1_767_225_600_000, counter: 0, queries: Vec::new(), answer: Box::new(answer), files: BTreeMap::new() }
+            TestEnv {
+                now: 1_767_225_600_000,
+                counter: 0,
+                queries: Vec::new(),
+                answer: Box::new(answer),
+                files: BTreeMap::new(),
+                stdin: None,
+            }
         }
 
         /// Lookups answered with this one row.
@@ -127,7 +173,20 @@ pub mod testing {
         fn read_file(&mut self, path: &str) -> Result<String> {
             match self.files.get(path) {
                 Some(s) => Ok(s.clone()),
-                None => failure(format!("cannot read {path}: No such file or directory (os error 2)")),
+                None => failure(format!(
+                    "cannot read {path}: No such file or directory (os error 2)"
+                )),
+            }
+        }
+        fn read_stdin_line(&mut self) -> Result<String> {
+            match self.stdin.take() {
+                Some(s) => Ok(chomp(
+                    s.lines()
+                        .next()
+                        .map(|l| format!("{l}\n"))
+                        .unwrap_or_default(),
+                )),
+                None => failure("standard input is empty (expected the value on one line)"),
             }
         }
     }

@@ -23,7 +23,9 @@ fn definition(env: &mut dyn Env, path: &str) -> Result<String> {
     let text = text.trim().to_string();
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Object(_)) => Ok(text),
-        Ok(_) => usage(format!("--file {path}: a flow definition must be a JSON object")),
+        Ok(_) => usage(format!(
+            "--file {path}: a flow definition must be a JSON object"
+        )),
         Err(e) => usage(format!("--file {path} is not valid JSON: {e}")),
     }
 }
@@ -32,7 +34,12 @@ fn version_row(flow: &str, version: i64, def: &str, now: u64) -> Result<String> 
     insert(
         "flow_versions",
         false,
-        &[("flow_id", V::text(flow)), ("version", V::Int(version)), ("definition", V::text(def)), ("created_at", V::Int(now as i64))],
+        &[
+            ("flow_id", V::text(flow)),
+            ("version", V::Int(version)),
+            ("definition", V::text(def)),
+            ("created_at", V::Int(now as i64)),
+        ],
     )
 }
 
@@ -48,11 +55,20 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
         insert(
             "flows",
             false,
-            &[("id", V::text(&id)), ("account_id", V::text(&account)), ("name", V::text(&name)), ("published_version", V::Int(1)), ("created_at", V::Int(now as i64))],
+            &[
+                ("id", V::text(&id)),
+                ("account_id", V::text(&account)),
+                ("name", V::text(&name)),
+                ("published_version", V::Int(1)),
+                ("created_at", V::Int(now as i64)),
+            ],
         )?,
         version_row(&id, 1, &def, now)?,
     ];
-    Ok(Plan::new(statements, json!({"id": id, "account_id": account, "name": name, "version": 1, "published_version": 1, "created_at": now})))
+    Ok(Plan::new(
+        statements,
+        json!({"id": id, "account_id": account, "name": name, "version": 1, "published_version": 1, "created_at": now}),
+    ))
 }
 
 pub fn publish(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
@@ -62,15 +78,27 @@ pub fn publish(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
         "SELECT account_id, name, (SELECT COALESCE(MAX(version), 0) FROM flow_versions WHERE flow_id = flows.id) AS max_version FROM flows WHERE id = {}",
         lit(&flow)?
     ))?;
-    let Some(row) = rows.first() else { return failure(format!("flow {flow} not found")) };
-    let (Some(account), Some(max)) = (col_str(row, "account_id"), col_i64(row, "max_version")) else {
+    let Some(row) = rows.first() else {
+        return failure(format!("flow {flow} not found"));
+    };
+    let (Some(account), Some(max)) = (col_str(row, "account_id"), col_i64(row, "max_version"))
+    else {
         return failure(format!("unexpected lookup result for flow {flow}"));
     };
     let version = max + 1;
     let now = env.now_ms();
     // A concurrent publish of the same version makes the INSERT fail on the primary key
     // (the whole file is rolled back) instead of silently overwriting.
-    let statements = vec![version_row(&flow, version, &def, now)?, update("flows", &[("published_version", V::Int(version))], "id", &flow, None)?];
+    let statements = vec![
+        version_row(&flow, version, &def, now)?,
+        update(
+            "flows",
+            &[("published_version", V::Int(version))],
+            "id",
+            &flow,
+            None,
+        )?,
+    ];
     Ok(Plan::new(
         statements,
         json!({"id": flow, "account_id": account, "name": col_str(row, "name"), "version": version, "published_version": version, "created_at": now}),
@@ -90,7 +118,14 @@ mod tests {
         let acc = callplane::typeid::new("acc", 1, [7; 10]);
         let mut env = TestEnv::row(json!({"account": 1}));
         env.files.insert("/f.json".into(), format!("\n  {DEF}\n"));
-        let p = create(&flags(CREATE_FLAGS, &["--account", &acc, "--name", "Main IVR", "--file", "/f.json"]), &mut env).unwrap();
+        let p = create(
+            &flags(
+                CREATE_FLAGS,
+                &["--account", &acc, "--name", "Main IVR", "--file", "/f.json"],
+            ),
+            &mut env,
+        )
+        .unwrap();
         let id = p.output["id"].as_str().unwrap().to_string();
         assert!(callplane::typeid::is_valid(&id, "flow"));
         assert_eq!(
@@ -106,9 +141,15 @@ mod tests {
     #[test]
     fn publish_adds_next_version() {
         let flow = callplane::typeid::new("flow", 1, [7; 10]);
-        let mut env = TestEnv::row(json!({"account_id": "acc_x", "name": "Main IVR", "max_version": 3}));
-        env.files.insert("/f.json".into(), "{\"note\":\"it's v4\"}".into());
-        let p = publish(&flags(PUBLISH_FLAGS, &["--flow", &flow, "--file", "/f.json"]), &mut env).unwrap();
+        let mut env =
+            TestEnv::row(json!({"account_id": "acc_x", "name": "Main IVR", "max_version": 3}));
+        env.files
+            .insert("/f.json".into(), "{\"note\":\"it's v4\"}".into());
+        let p = publish(
+            &flags(PUBLISH_FLAGS, &["--flow", &flow, "--file", "/f.json"]),
+            &mut env,
+        )
+        .unwrap();
         assert_eq!(
             p.sql(),
             format!(
@@ -123,7 +164,12 @@ mod tests {
         );
         let mut env = TestEnv::with(|_| vec![]);
         env.files.insert("/f.json".into(), "{}".into());
-        let e = publish(&flags(PUBLISH_FLAGS, &["--flow", &flow, "--file", "/f.json"]), &mut env).err().unwrap();
+        let e = publish(
+            &flags(PUBLISH_FLAGS, &["--flow", &flow, "--file", "/f.json"]),
+            &mut env,
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.message(), format!("flow {flow} not found"));
     }
 
@@ -135,7 +181,15 @@ mod tests {
             if let Some(c) = content {
                 env.files.insert("/f.json".into(), c.into());
             }
-            let e = create(&flags(CREATE_FLAGS, &["--account", &acc, "--name", "X", "--file", "/f.json"]), &mut env).err().unwrap();
+            let e = create(
+                &flags(
+                    CREATE_FLAGS,
+                    &["--account", &acc, "--name", "X", "--file", "/f.json"],
+                ),
+                &mut env,
+            )
+            .err()
+            .unwrap();
             assert_eq!(e.exit_code(), code, "{content:?}: {}", e.message());
         }
     }

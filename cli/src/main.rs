@@ -42,24 +42,114 @@ struct Command {
 }
 
 const COMMANDS: &[Command] = &[
-    Command { group: "account", action: Some("create"), flags: account::CREATE_FLAGS, run: account::create },
-    Command { group: "account", action: Some("update"), flags: account::UPDATE_FLAGS, run: account::update_account },
-    Command { group: "domain", action: Some("add"), flags: account::DOMAIN_ADD_FLAGS, run: account::domain_add },
-    Command { group: "user", action: Some("create"), flags: user::CREATE_FLAGS, run: user::create },
-    Command { group: "device", action: Some("create"), flags: device::CREATE_FLAGS, run: device::create },
-    Command { group: "device", action: Some("set-password"), flags: device::SET_PASSWORD_FLAGS, run: device::set_password },
-    Command { group: "device", action: Some("enable"), flags: device::TOGGLE_FLAGS, run: device::enable },
-    Command { group: "device", action: Some("disable"), flags: device::TOGGLE_FLAGS, run: device::disable },
-    Command { group: "number", action: Some("create"), flags: number::CREATE_FLAGS, run: number::create },
-    Command { group: "calendar", action: Some("create"), flags: calendar::CREATE_FLAGS, run: calendar::create },
-    Command { group: "carrier", action: Some("create"), flags: carrier::CREATE_FLAGS, run: carrier::create },
-    Command { group: "trunk", action: Some("create"), flags: trunk::CREATE_FLAGS, run: trunk::create },
-    Command { group: "media-node", action: Some("create"), flags: media_node::CREATE_FLAGS, run: media_node::create },
-    Command { group: "flow", action: Some("create"), flags: flow::CREATE_FLAGS, run: flow::create },
-    Command { group: "flow", action: Some("publish"), flags: flow::PUBLISH_FLAGS, run: flow::publish },
-    Command { group: "credential", action: Some("create"), flags: credential::CREATE_FLAGS, run: credential::create },
-    Command { group: "credential", action: Some("revoke"), flags: credential::REVOKE_FLAGS, run: credential::revoke },
-    Command { group: "demo", action: None, flags: demo::FLAGS, run: demo::run },
+    Command {
+        group: "account",
+        action: Some("create"),
+        flags: account::CREATE_FLAGS,
+        run: account::create,
+    },
+    Command {
+        group: "account",
+        action: Some("update"),
+        flags: account::UPDATE_FLAGS,
+        run: account::update_account,
+    },
+    Command {
+        group: "domain",
+        action: Some("add"),
+        flags: account::DOMAIN_ADD_FLAGS,
+        run: account::domain_add,
+    },
+    Command {
+        group: "user",
+        action: Some("create"),
+        flags: user::CREATE_FLAGS,
+        run: user::create,
+    },
+    Command {
+        group: "device",
+        action: Some("create"),
+        flags: device::CREATE_FLAGS,
+        run: device::create,
+    },
+    Command {
+        group: "device",
+        action: Some("set-password"),
+        flags: device::SET_PASSWORD_FLAGS,
+        run: device::set_password,
+    },
+    Command {
+        group: "device",
+        action: Some("enable"),
+        flags: device::TOGGLE_FLAGS,
+        run: device::enable,
+    },
+    Command {
+        group: "device",
+        action: Some("disable"),
+        flags: device::TOGGLE_FLAGS,
+        run: device::disable,
+    },
+    Command {
+        group: "number",
+        action: Some("create"),
+        flags: number::CREATE_FLAGS,
+        run: number::create,
+    },
+    Command {
+        group: "calendar",
+        action: Some("create"),
+        flags: calendar::CREATE_FLAGS,
+        run: calendar::create,
+    },
+    Command {
+        group: "carrier",
+        action: Some("create"),
+        flags: carrier::CREATE_FLAGS,
+        run: carrier::create,
+    },
+    Command {
+        group: "trunk",
+        action: Some("create"),
+        flags: trunk::CREATE_FLAGS,
+        run: trunk::create,
+    },
+    Command {
+        group: "media-node",
+        action: Some("create"),
+        flags: media_node::CREATE_FLAGS,
+        run: media_node::create,
+    },
+    Command {
+        group: "flow",
+        action: Some("create"),
+        flags: flow::CREATE_FLAGS,
+        run: flow::create,
+    },
+    Command {
+        group: "flow",
+        action: Some("publish"),
+        flags: flow::PUBLISH_FLAGS,
+        run: flow::publish,
+    },
+    Command {
+        group: "credential",
+        action: Some("create"),
+        flags: credential::CREATE_FLAGS,
+        run: credential::create,
+    },
+    Command {
+        group: "credential",
+        action: Some("revoke"),
+        flags: credential::REVOKE_FLAGS,
+        run: credential::revoke,
+    },
+    Command {
+        group: "demo",
+        action: None,
+        flags: demo::FLAGS,
+        run: demo::run,
+    },
 ];
 
 const USAGE: &str = "\
@@ -77,7 +167,7 @@ usage: callplane-admin [--local [--persist-to DIR] | --remote] [--print-sql] [--
   user create       --account ID --extension EXT [--name NAME] [--email E] [--caller-id-number +E164]
   device create     --account ID (--user ID | --extension EXT) --username U --password P
                     [--realm R (one of the account's domains; default: its first)] [--disabled]
-  device set-password --device ID --password P
+  device set-password --device ID --password P      (--password - reads it from stdin's first line)
   device enable|disable --device ID
   number create     --account ID --e164 +1555... --target flow:ID|user:ID|external:+E164
                     [--calendar ID] [--after-hours flow:ID|user:ID|external:+E164]
@@ -111,24 +201,39 @@ fn run(argv: &[String]) -> Result<String> {
     };
     let candidates: Vec<&Command> = COMMANDS.iter().filter(|c| c.group == group).collect();
     if candidates.is_empty() {
-        let groups: Vec<&str> = COMMANDS.iter().map(|c| c.group).fold(Vec::new(), |mut v, g| {
-            if !v.contains(&g) {
-                v.push(g);
-            }
-            v
-        });
-        return usage(format!("unknown command {group:?} (commands: {})", groups.join(", ")));
+        let groups: Vec<&str> = COMMANDS
+            .iter()
+            .map(|c| c.group)
+            .fold(Vec::new(), |mut v, g| {
+                if !v.contains(&g) {
+                    v.push(g);
+                }
+                v
+            });
+        return usage(format!(
+            "unknown command {group:?} (commands: {})",
+            groups.join(", ")
+        ));
     }
     let action = inv.words.get(1).map(String::as_str);
-    let cmd = match candidates.iter().find(|c| c.action == action || (c.action.is_none() && action.is_none())) {
+    let cmd = match candidates
+        .iter()
+        .find(|c| c.action == action || (c.action.is_none() && action.is_none()))
+    {
         Some(c) => *c,
         None if candidates[0].action.is_none() => {
-            return usage(format!("unexpected argument {:?} after `{group}`", action.unwrap_or_default()))
+            return usage(format!(
+                "unexpected argument {:?} after `{group}`",
+                action.unwrap_or_default()
+            ))
         }
         None => {
             let actions: Vec<&str> = candidates.iter().filter_map(|c| c.action).collect();
             return match action {
-                Some(a) => usage(format!("unknown action {a:?} for `{group}` (actions: {})", actions.join(", "))),
+                Some(a) => usage(format!(
+                    "unknown action {a:?} for `{group}` (actions: {})",
+                    actions.join(", ")
+                )),
                 None => usage(format!("`{group}` needs an action: {}", actions.join(", "))),
             };
         }
@@ -163,11 +268,16 @@ fn run(argv: &[String]) -> Result<String> {
 }
 
 fn main() {
-    let argv: std::result::Result<Vec<String>, _> = std::env::args_os().skip(1).map(|a| a.into_string()).collect();
+    let argv: std::result::Result<Vec<String>, _> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect();
     let result = match argv {
         Ok(argv) if argv.is_empty() => Err(CliError::Usage("no command given".into())),
         Ok(argv) => run(&argv),
-        Err(bad) => Err(CliError::Usage(format!("arguments must be valid UTF-8 (got {bad:?})"))),
+        Err(bad) => Err(CliError::Usage(format!(
+            "arguments must be valid UTF-8 (got {bad:?})"
+        ))),
     };
     match result {
         Ok(text) => {
@@ -230,22 +340,35 @@ mod tests {
             ("credential", Some("revoke")),
             ("demo", None),
         ] {
-            assert!(COMMANDS.iter().any(|c| c.group == g && c.action == a), "{g} {a:?}");
+            assert!(
+                COMMANDS.iter().any(|c| c.group == g && c.action == a),
+                "{g} {a:?}"
+            );
             assert!(USAGE.contains(g));
         }
         // Flag names are unique per command and never shadow a global option.
         for c in COMMANDS {
             for (i, f) in c.flags.iter().enumerate() {
                 assert!(!GLOBAL_FLAGS.iter().any(|g| g.name == f.name), "{}", f.name);
-                assert!(!c.flags[i + 1..].iter().any(|o| o.name == f.name), "{}", f.name);
-                assert!(USAGE.contains(&format!("--{}", f.name)), "--{} undocumented in usage", f.name);
+                assert!(
+                    !c.flags[i + 1..].iter().any(|o| o.name == f.name),
+                    "{}",
+                    f.name
+                );
+                assert!(
+                    USAGE.contains(&format!("--{}", f.name)),
+                    "--{} undocumented in usage",
+                    f.name
+                );
             }
         }
     }
 
     #[test]
     fn help_and_usage_errors() {
-        assert!(run(&argv(&["help"])).unwrap().starts_with("callplane-admin:"));
+        assert!(run(&argv(&["help"]))
+            .unwrap()
+            .starts_with("callplane-admin:"));
         assert!(run(&argv(&["--help"])).unwrap().contains("usage:"));
         for bad in [
             vec!["nope"],
@@ -255,9 +378,32 @@ mod tests {
             vec!["--local"],
             vec!["--local", "--remote", "demo"],
             vec!["--remote", "--persist-to", "/tmp/x", "demo"],
-            vec!["account", "create", "--name", "A", "--domain", "a.example", "--bogus"],
-            vec!["account", "create", "--name", "A", "--domain", "a.example", "extra"],
-            vec!["carrier", "create", "--name", "C", "--address", "10.0.0.1/8"],
+            vec![
+                "account",
+                "create",
+                "--name",
+                "A",
+                "--domain",
+                "a.example",
+                "--bogus",
+            ],
+            vec![
+                "account",
+                "create",
+                "--name",
+                "A",
+                "--domain",
+                "a.example",
+                "extra",
+            ],
+            vec![
+                "carrier",
+                "create",
+                "--name",
+                "C",
+                "--address",
+                "10.0.0.1/8",
+            ],
         ] {
             let e = run(&argv(&bad)).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad:?}: {}", e.message());
@@ -266,10 +412,23 @@ mod tests {
 
     #[test]
     fn print_sql_needs_no_database_for_lookup_free_commands() {
-        let out = run(&argv(&["--print-sql", "carrier", "create", "--name", "Demo Carrier", "--address", "127.0.0.1/32", "--port", "5080"])).unwrap();
+        let out = run(&argv(&[
+            "--print-sql",
+            "carrier",
+            "create",
+            "--name",
+            "Demo Carrier",
+            "--address",
+            "127.0.0.1/32",
+            "--port",
+            "5080",
+        ]))
+        .unwrap();
         let mut lines = out.lines();
         let head = lines.next().unwrap();
-        let json: serde_json::Value = serde_json::from_str(head.strip_prefix("-- callplane-admin result: ").unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(head.strip_prefix("-- callplane-admin result: ").unwrap())
+                .unwrap();
         let id = json["id"].as_str().unwrap();
         assert!(callplane::typeid::is_valid(id, "car"));
         assert!(lines.next().unwrap().starts_with(&format!("INSERT INTO carriers (id, name, enabled, created_at) VALUES ('{id}', 'Demo Carrier', 1, ")));
@@ -277,14 +436,50 @@ mod tests {
         assert_eq!(lines.next(), None);
 
         // Global options may also follow the command; ids are fresh each run.
-        let a = run(&argv(&["account", "create", "--name", "A", "--domain", "a.example", "--print-sql"])).unwrap();
-        let b = run(&argv(&["account", "create", "--name", "A", "--domain", "a.example", "--print-sql"])).unwrap();
+        let a = run(&argv(&[
+            "account",
+            "create",
+            "--name",
+            "A",
+            "--domain",
+            "a.example",
+            "--print-sql",
+        ]))
+        .unwrap();
+        let b = run(&argv(&[
+            "account",
+            "create",
+            "--name",
+            "A",
+            "--domain",
+            "a.example",
+            "--print-sql",
+        ]))
+        .unwrap();
         assert_ne!(a, b);
-        assert!(a.contains("INSERT INTO sip_domains (domain, account_id, created_at) VALUES ('a.example', 'acc_"));
+        assert!(a.contains(
+            "INSERT INTO sip_domains (domain, account_id, created_at) VALUES ('a.example', 'acc_"
+        ));
 
         // The token is printed exactly once (in the result line) and only its hash is in the SQL.
-        let out = run(&argv(&["--print-sql", "credential", "create", "--name", "edge", "--role", "sip-edge"])).unwrap();
-        let head: serde_json::Value = serde_json::from_str(out.lines().next().unwrap().strip_prefix("-- callplane-admin result: ").unwrap()).unwrap();
+        let out = run(&argv(&[
+            "--print-sql",
+            "credential",
+            "create",
+            "--name",
+            "edge",
+            "--role",
+            "sip-edge",
+        ]))
+        .unwrap();
+        let head: serde_json::Value = serde_json::from_str(
+            out.lines()
+                .next()
+                .unwrap()
+                .strip_prefix("-- callplane-admin result: ")
+                .unwrap(),
+        )
+        .unwrap();
         let tok = head["token"].as_str().unwrap();
         assert_eq!(out.matches(tok).count(), 1);
         assert!(out.contains(&token::sha256_hex(tok)));
@@ -295,6 +490,11 @@ mod tests {
         let a = run(&argv(&["--print-sql", "demo"])).unwrap();
         let b = run(&argv(&["demo", "--print-sql", "--local"])).unwrap();
         assert_eq!(a, b);
-        assert_eq!(a.lines().filter(|l| l.starts_with("INSERT OR IGNORE INTO ")).count(), 20);
+        assert_eq!(
+            a.lines()
+                .filter(|l| l.starts_with("INSERT OR IGNORE INTO "))
+                .count(),
+            20
+        );
     }
 }

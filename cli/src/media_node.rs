@@ -8,7 +8,13 @@ use crate::error::Result;
 use crate::sql::{insert, Plan, V};
 use crate::validate as v;
 
-pub const CREATE_FLAGS: &[Flag] = &[val("name"), val("host"), val("port"), val("transport"), val("status")];
+pub const CREATE_FLAGS: &[Flag] = &[
+    val("name"),
+    val("host"),
+    val("port"),
+    val("transport"),
+    val("status"),
+];
 
 pub const TRANSPORTS: &[&str] = &["udp", "tcp", "tls"];
 pub const STATUSES: &[&str] = &["active", "draining", "down"];
@@ -49,15 +55,42 @@ mod tests {
     #[test]
     fn create_media_node() {
         let mut env = TestEnv::new();
-        let p = create(&flags(CREATE_FLAGS, &["--name", "fs-1", "--host", "127.0.0.1", "--port", "5070"]), &mut env).unwrap();
+        let p = create(
+            &flags(
+                CREATE_FLAGS,
+                &["--name", "fs-1", "--host", "127.0.0.1", "--port", "5070"],
+            ),
+            &mut env,
+        )
+        .unwrap();
         let id = p.output["id"].as_str().unwrap().to_string();
         assert!(callplane::typeid::is_valid(&id, "mn"));
         assert_eq!(
             p.sql(),
             format!("INSERT INTO media_nodes (id, name, sip_host, sip_port, transport, status, created_at) VALUES ('{id}', 'fs-1', '127.0.0.1', 5070, 'udp', 'active', 1767225600000);\n")
         );
-        let p = create(&flags(CREATE_FLAGS, &["--name", "fs-2", "--host", "[::1]", "--transport", "tcp", "--status", "draining"]), &mut env).unwrap();
-        assert!(p.sql().contains("'fs-2', '::1', 5060, 'tcp', 'draining'"), "{}", p.sql());
+        let p = create(
+            &flags(
+                CREATE_FLAGS,
+                &[
+                    "--name",
+                    "fs-2",
+                    "--host",
+                    "[::1]",
+                    "--transport",
+                    "tcp",
+                    "--status",
+                    "draining",
+                ],
+            ),
+            &mut env,
+        )
+        .unwrap();
+        assert!(
+            p.sql().contains("'fs-2', '::1', 5060, 'tcp', 'draining'"),
+            "{}",
+            p.sql()
+        );
     }
 
     #[test]
@@ -70,7 +103,14 @@ mod tests {
             vec!["--name", "fs", "--host", "h.example", "--port", "x"],
         ] {
             let mut env = TestEnv::new();
-            assert_eq!(create(&flags(CREATE_FLAGS, &args), &mut env).err().unwrap().exit_code(), 2, "{args:?}");
+            assert_eq!(
+                create(&flags(CREATE_FLAGS, &args), &mut env)
+                    .err()
+                    .unwrap()
+                    .exit_code(),
+                2,
+                "{args:?}"
+            );
         }
     }
 }

@@ -10,7 +10,13 @@ use crate::error::{failure, usage, Result};
 use crate::sql::{col_str, insert, lit, Plan, Row, V};
 use crate::validate as v;
 
-pub const CREATE_FLAGS: &[Flag] = &[val("account"), val("e164"), val("target"), val("calendar"), val("after-hours")];
+pub const CREATE_FLAGS: &[Flag] = &[
+    val("account"),
+    val("e164"),
+    val("target"),
+    val("calendar"),
+    val("after-hours"),
+];
 
 /// SQL selecting the owning account of a flow/user target (NULL for external targets).
 fn owner_sel(kind: &str, value: &str) -> Result<String> {
@@ -25,7 +31,9 @@ fn owner_sel(kind: &str, value: &str) -> Result<String> {
 fn check_owner(row: &Row, col: &str, what: &str, id: &str, account: &str) -> Result<()> {
     match col_str(row, col) {
         Some(owner) if owner == account => Ok(()),
-        Some(owner) => failure(format!("{what} {id} belongs to account {owner}, not {account}")),
+        Some(owner) => failure(format!(
+            "{what} {id} belongs to account {owner}, not {account}"
+        )),
         None => failure(format!("{what} {id} not found")),
     }
 }
@@ -34,12 +42,22 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     let account = v::id("account", f.req("account")?, "acc", "an account")?;
     let e164 = v::e164("e164", f.req("e164")?)?;
     let (t_kind, t_value) = v::target("target", f.req("target")?)?;
-    let calendar = f.get("calendar").map(|c| v::id("calendar", c, "cal", "a calendar")).transpose()?;
-    let after = f.get("after-hours").map(|t| v::target("after-hours", t)).transpose()?;
+    let calendar = f
+        .get("calendar")
+        .map(|c| v::id("calendar", c, "cal", "a calendar"))
+        .transpose()?;
+    let after = f
+        .get("after-hours")
+        .map(|t| v::target("after-hours", t))
+        .transpose()?;
     if after.is_some() && calendar.is_none() {
-        return usage("--after-hours needs --calendar (the calendar decides when it is after hours)");
+        return usage(
+            "--after-hours needs --calendar (the calendar decides when it is after hours)",
+        );
     }
-    for (kind, value) in std::iter::once((&t_kind, &t_value)).chain(after.iter().map(|(k, v)| (k, v))) {
+    for (kind, value) in
+        std::iter::once((&t_kind, &t_value)).chain(after.iter().map(|(k, v)| (k, v)))
+    {
         if kind == "external" && *value == e164 {
             return usage(format!("a number cannot forward to itself ({e164})"));
         }
@@ -47,11 +65,17 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
 
     let mut sel = vec![
         account_probe(&account)?,
-        format!("(SELECT account_id FROM phone_numbers WHERE e164 = {}) AS number_owner", lit(&e164)?),
+        format!(
+            "(SELECT account_id FROM phone_numbers WHERE e164 = {}) AS number_owner",
+            lit(&e164)?
+        ),
         format!("{} AS target_owner", owner_sel(&t_kind, &t_value)?),
     ];
     if let Some(c) = &calendar {
-        sel.push(format!("(SELECT account_id FROM calendars WHERE id = {}) AS calendar_owner", lit(c)?));
+        sel.push(format!(
+            "(SELECT account_id FROM calendars WHERE id = {}) AS calendar_owner",
+            lit(c)?
+        ));
     }
     if let Some((k, val)) = &after {
         sel.push(format!("{} AS after_hours_owner", owner_sel(k, val)?));
@@ -60,9 +84,13 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     require_account(&row, &account)?;
     if let Some(owner) = col_str(&row, "number_owner") {
         return if owner == account {
-            failure(format!("{e164} is already provisioned in account {account}"))
+            failure(format!(
+                "{e164} is already provisioned in account {account}"
+            ))
         } else {
-            failure(format!("{e164} is already provisioned in another account ({owner})"))
+            failure(format!(
+                "{e164} is already provisioned in another account ({owner})"
+            ))
         };
     }
     if t_kind != "external" {
@@ -122,11 +150,27 @@ mod tests {
     #[test]
     fn number_to_flow_with_calendar_and_after_hours() {
         let (acc, flow, cal, usr) = ids();
-        let mut env = TestEnv::row(json!({"account": 1, "number_owner": null, "target_owner": acc, "calendar_owner": acc, "after_hours_owner": acc}));
+        let mut env = TestEnv::row(
+            json!({"account": 1, "number_owner": null, "target_owner": acc, "calendar_owner": acc, "after_hours_owner": acc}),
+        );
         let target = format!("flow:{flow}");
         let after = format!("user:{usr}");
         let p = create(
-            &flags(CREATE_FLAGS, &["--account", &acc, "--e164", "+15551230100", "--target", &target, "--calendar", &cal, "--after-hours", &after]),
+            &flags(
+                CREATE_FLAGS,
+                &[
+                    "--account",
+                    &acc,
+                    "--e164",
+                    "+15551230100",
+                    "--target",
+                    &target,
+                    "--calendar",
+                    &cal,
+                    "--after-hours",
+                    &after,
+                ],
+            ),
             &mut env,
         )
         .unwrap();
@@ -145,9 +189,29 @@ mod tests {
     #[test]
     fn number_to_external() {
         let (acc, ..) = ids();
-        let mut env = TestEnv::row(json!({"account": 1, "number_owner": null, "target_owner": null}));
-        let p = create(&flags(CREATE_FLAGS, &["--account", &acc, "--e164", "+15551230199", "--target", "external:+442079460000"]), &mut env).unwrap();
-        assert!(p.sql().contains("'external', '+442079460000', NULL, NULL, NULL,"), "{}", p.sql());
+        let mut env =
+            TestEnv::row(json!({"account": 1, "number_owner": null, "target_owner": null}));
+        let p = create(
+            &flags(
+                CREATE_FLAGS,
+                &[
+                    "--account",
+                    &acc,
+                    "--e164",
+                    "+15551230199",
+                    "--target",
+                    "external:+442079460000",
+                ],
+            ),
+            &mut env,
+        )
+        .unwrap();
+        assert!(
+            p.sql()
+                .contains("'external', '+442079460000', NULL, NULL, NULL,"),
+            "{}",
+            p.sql()
+        );
         assert_eq!(p.output["calendar_id"], serde_json::Value::Null);
     }
 
@@ -155,14 +219,41 @@ mod tests {
     fn number_ownership_failures() {
         let (acc, flow, cal, _) = ids();
         let target = format!("flow:{flow}");
-        let args = ["--account", acc.as_str(), "--e164", "+15551230100", "--target", target.as_str(), "--calendar", cal.as_str()];
+        let args = [
+            "--account",
+            acc.as_str(),
+            "--e164",
+            "+15551230100",
+            "--target",
+            target.as_str(),
+            "--calendar",
+            cal.as_str(),
+        ];
         for (row, expect) in [
-            (json!({"account": 1, "number_owner": acc, "target_owner": acc, "calendar_owner": acc}), "already provisioned in account"),
-            (json!({"account": 1, "number_owner": "acc_x", "target_owner": acc, "calendar_owner": acc}), "another account"),
-            (json!({"account": 1, "number_owner": null, "target_owner": null, "calendar_owner": acc}), "not found"),
-            (json!({"account": 1, "number_owner": null, "target_owner": "acc_x", "calendar_owner": acc}), "belongs to account acc_x"),
-            (json!({"account": 1, "number_owner": null, "target_owner": acc, "calendar_owner": "acc_y"}), "calendar"),
-            (json!({"account": 0, "number_owner": null, "target_owner": null, "calendar_owner": null}), "account"),
+            (
+                json!({"account": 1, "number_owner": acc, "target_owner": acc, "calendar_owner": acc}),
+                "already provisioned in account",
+            ),
+            (
+                json!({"account": 1, "number_owner": "acc_x", "target_owner": acc, "calendar_owner": acc}),
+                "another account",
+            ),
+            (
+                json!({"account": 1, "number_owner": null, "target_owner": null, "calendar_owner": acc}),
+                "not found",
+            ),
+            (
+                json!({"account": 1, "number_owner": null, "target_owner": "acc_x", "calendar_owner": acc}),
+                "belongs to account acc_x",
+            ),
+            (
+                json!({"account": 1, "number_owner": null, "target_owner": acc, "calendar_owner": "acc_y"}),
+                "calendar",
+            ),
+            (
+                json!({"account": 0, "number_owner": null, "target_owner": null, "calendar_owner": null}),
+                "account",
+            ),
         ] {
             let mut env = TestEnv::row(row);
             let e = create(&flags(CREATE_FLAGS, &args), &mut env).err().unwrap();
@@ -178,19 +269,97 @@ mod tests {
         let wrong_prefix = format!("flow:{usr}");
         let user_t = format!("user:{flow}");
         for args in [
-            vec!["--account", &acc, "--e164", "5551230100", "--target", &good_t],
-            vec!["--account", &acc, "--e164", "+15551230100", "--target", &wrong_prefix],
-            vec!["--account", &acc, "--e164", "+15551230100", "--target", &user_t],
-            vec!["--account", &acc, "--e164", "+15551230100", "--target", "external:123"],
-            vec!["--account", &acc, "--e164", "+15551230100", "--target", "queue:1"],
-            vec!["--account", &acc, "--e164", "+15551230100", "--target", &good_t, "--after-hours", &good_t],
-            vec!["--account", &acc, "--e164", "+15551230100", "--target", &good_t, "--calendar", &flow],
-            vec!["--account", &acc, "--e164", "+15551230100", "--target", "external:+15551230100"],
-            vec!["--account", &acc, "--e164", "+15551230100", "--target", &good_t, "--calendar", &cal, "--after-hours", "external:+15551230100"],
+            vec![
+                "--account",
+                &acc,
+                "--e164",
+                "5551230100",
+                "--target",
+                &good_t,
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--e164",
+                "+15551230100",
+                "--target",
+                &wrong_prefix,
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--e164",
+                "+15551230100",
+                "--target",
+                &user_t,
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--e164",
+                "+15551230100",
+                "--target",
+                "external:123",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--e164",
+                "+15551230100",
+                "--target",
+                "queue:1",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--e164",
+                "+15551230100",
+                "--target",
+                &good_t,
+                "--after-hours",
+                &good_t,
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--e164",
+                "+15551230100",
+                "--target",
+                &good_t,
+                "--calendar",
+                &flow,
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--e164",
+                "+15551230100",
+                "--target",
+                "external:+15551230100",
+            ],
+            vec![
+                "--account",
+                &acc,
+                "--e164",
+                "+15551230100",
+                "--target",
+                &good_t,
+                "--calendar",
+                &cal,
+                "--after-hours",
+                "external:+15551230100",
+            ],
             vec!["--account", &acc, "--e164", "+15551230100"],
         ] {
             let mut env = TestEnv::new();
-            assert_eq!(create(&flags(CREATE_FLAGS, &args), &mut env).err().unwrap().exit_code(), 2, "{args:?}");
+            assert_eq!(
+                create(&flags(CREATE_FLAGS, &args), &mut env)
+                    .err()
+                    .unwrap()
+                    .exit_code(),
+                2,
+                "{args:?}"
+            );
         }
     }
 }

@@ -68,7 +68,10 @@ fn check_len(stmt: String) -> Result<String> {
 /// `INSERT [OR IGNORE] INTO table (cols) VALUES (values)`.
 pub fn insert(table: &str, or_ignore: bool, cols: &[(&str, V)]) -> Result<String> {
     let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
-    let values = cols.iter().map(|(_, v)| v.render()).collect::<Result<Vec<_>>>()?;
+    let values = cols
+        .iter()
+        .map(|(_, v)| v.render())
+        .collect::<Result<Vec<_>>>()?;
     check_len(format!(
         "INSERT {}INTO {table} ({}) VALUES ({})",
         if or_ignore { "OR IGNORE " } else { "" },
@@ -78,7 +81,13 @@ pub fn insert(table: &str, or_ignore: bool, cols: &[(&str, V)]) -> Result<String
 }
 
 /// `UPDATE table SET a = x, … WHERE key = value [AND extra]`.
-pub fn update(table: &str, sets: &[(&str, V)], key: &str, key_value: &str, extra_where: Option<&str>) -> Result<String> {
+pub fn update(
+    table: &str,
+    sets: &[(&str, V)],
+    key: &str,
+    key_value: &str,
+    extra_where: Option<&str>,
+) -> Result<String> {
     if sets.is_empty() {
         return usage("nothing to update");
     }
@@ -86,7 +95,11 @@ pub fn update(table: &str, sets: &[(&str, V)], key: &str, key_value: &str, extra
         .iter()
         .map(|(c, v)| Ok(format!("{c} = {}", v.render()?)))
         .collect::<Result<Vec<_>>>()?;
-    let mut stmt = format!("UPDATE {table} SET {} WHERE {key} = {}", sets.join(", "), lit(key_value)?);
+    let mut stmt = format!(
+        "UPDATE {table} SET {} WHERE {key} = {}",
+        sets.join(", "),
+        lit(key_value)?
+    );
     if let Some(extra) = extra_where {
         stmt.push_str(" AND ");
         stmt.push_str(extra);
@@ -113,7 +126,12 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(statements: Vec<String>, output: Value) -> Plan {
-        Plan { statements, output, pre_check: None, post_check: None }
+        Plan {
+            statements,
+            output,
+            pre_check: None,
+            post_check: None,
+        }
     }
 
     /// The SQL file: one statement per line, each terminated by `;`.
@@ -174,7 +192,10 @@ mod tests {
         assert_eq!(lit("").unwrap(), "''");
         assert_eq!(lit("O'Brien").unwrap(), "'O''Brien'");
         assert_eq!(lit("''").unwrap(), "''''''");
-        assert_eq!(lit("x'); DROP TABLE accounts; --").unwrap(), "'x''); DROP TABLE accounts; --'");
+        assert_eq!(
+            lit("x'); DROP TABLE accounts; --").unwrap(),
+            "'x''); DROP TABLE accounts; --'"
+        );
         // Backslashes, double quotes, newlines are literal in SQLite strings.
         assert_eq!(lit("a\\b\"c\nd").unwrap(), "'a\\b\"c\nd'");
         assert_eq!(lit("é ☎").unwrap(), "'é ☎'");
@@ -201,14 +222,33 @@ mod tests {
         let s = insert(
             "users",
             false,
-            &[("id", V::text("usr_1")), ("name", V::text("O'Hara")), ("email", V::Null), ("n", V::Int(-3)), ("b", V::bool(true))],
+            &[
+                ("id", V::text("usr_1")),
+                ("name", V::text("O'Hara")),
+                ("email", V::Null),
+                ("n", V::Int(-3)),
+                ("b", V::bool(true)),
+            ],
         )
         .unwrap();
-        assert_eq!(s, "INSERT INTO users (id, name, email, n, b) VALUES ('usr_1', 'O''Hara', NULL, -3, 1)");
+        assert_eq!(
+            s,
+            "INSERT INTO users (id, name, email, n, b) VALUES ('usr_1', 'O''Hara', NULL, -3, 1)"
+        );
         let s = insert("t", true, &[("a", V::opt_text(None::<String>))]).unwrap();
         assert_eq!(s, "INSERT OR IGNORE INTO t (a) VALUES (NULL)");
-        let s = update("devices", &[("enabled", V::Int(0))], "id", "dev_'x", Some("revoked_at IS NULL")).unwrap();
-        assert_eq!(s, "UPDATE devices SET enabled = 0 WHERE id = 'dev_''x' AND revoked_at IS NULL");
+        let s = update(
+            "devices",
+            &[("enabled", V::Int(0))],
+            "id",
+            "dev_'x",
+            Some("revoked_at IS NULL"),
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            "UPDATE devices SET enabled = 0 WHERE id = 'dev_''x' AND revoked_at IS NULL"
+        );
         assert!(update("t", &[], "id", "x", None).is_err());
     }
 
@@ -221,20 +261,28 @@ mod tests {
 
     #[test]
     fn plan_rendering() {
-        let p = Plan::new(vec!["INSERT INTO a (x) VALUES (1)".into(), "DELETE FROM b".into()], json!({"id": "acc_1", "name": "BEGIN TRANSACTION\nx"}));
+        let p = Plan::new(
+            vec![
+                "INSERT INTO a (x) VALUES (1)".into(),
+                "DELETE FROM b".into(),
+            ],
+            json!({"id": "acc_1", "name": "BEGIN TRANSACTION\nx"}),
+        );
         assert_eq!(p.sql(), "INSERT INTO a (x) VALUES (1);\nDELETE FROM b;\n");
         let printed = p.printed_sql();
         let first = printed.lines().next().unwrap();
         assert!(first.starts_with("-- callplane-admin result: {"));
         assert!(!printed.contains("BEGIN TRANSACTION"));
-        let json: Value = serde_json::from_str(first.trim_start_matches("-- callplane-admin result: ")).unwrap();
+        let json: Value =
+            serde_json::from_str(first.trim_start_matches("-- callplane-admin result: ")).unwrap();
         assert_eq!(json["name"], "BEGIN TRANSACTION\nx");
         assert_eq!(printed.lines().count(), 3);
     }
 
     #[test]
     fn columns() {
-        let row: Row = serde_json::from_value(json!({"a": "x", "b": 3, "c": null, "d": "7"})).unwrap();
+        let row: Row =
+            serde_json::from_value(json!({"a": "x", "b": 3, "c": null, "d": "7"})).unwrap();
         assert_eq!(col_str(&row, "a").as_deref(), Some("x"));
         assert_eq!(col_str(&row, "b").as_deref(), Some("3"));
         assert_eq!(col_str(&row, "c"), None);

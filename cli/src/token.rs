@@ -27,7 +27,10 @@ pub fn base32_lower(bytes: &[u8]) -> String {
 
 /// Lowercase hex SHA-256 of a string.
 pub fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub const MIN_SECRET_LEN: usize = 16;
@@ -48,14 +51,21 @@ pub fn parse_supplied(flag: &str, token: &str) -> Result<String> {
         return usage(format!("--{flag} must look like cred_<typeid>.<secret>"));
     };
     if !callplane::typeid::is_valid(id, "cred") {
-        return usage(format!("--{flag}: {id:?} is not a credential id (cred_ followed by 26 base32 characters)"));
+        return usage(format!(
+            "--{flag}: {id:?} is not a credential id (cred_ followed by 26 base32 characters)"
+        ));
     }
     let n = secret.len();
     if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&n) {
         return usage(format!("--{flag}: the secret after '.' must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} characters (got {n})"));
     }
-    if !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return usage(format!("--{flag}: the secret may only contain letters, digits, '-' and '_'"));
+    if !secret
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return usage(format!(
+            "--{flag}: the secret may only contain letters, digits, '-' and '_'"
+        ));
     }
     Ok(id.to_string())
 }
@@ -81,8 +91,14 @@ mod tests {
 
     #[test]
     fn sha256_vectors() {
-        assert_eq!(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
@@ -93,14 +109,19 @@ mod tests {
         let (tid, secret) = token.split_once('.').unwrap();
         assert_eq!(tid, id);
         assert_eq!(secret.len(), 32);
-        assert!(secret.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
+        assert!(secret
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
         assert_eq!(parse_supplied("token", &token).unwrap(), id);
     }
 
     #[test]
     fn supplied_tokens() {
         let id = callplane::typeid::new("cred", 1_767_225_600_000, [1; 10]);
-        assert_eq!(parse_supplied("token", &format!("{id}.demo-sip-edge-0000000000000000")).unwrap(), id);
+        assert_eq!(
+            parse_supplied("token", &format!("{id}.demo-sip-edge-0000000000000000")).unwrap(),
+            id
+        );
         for bad in [
             id.to_string(),
             format!("{id}."),

@@ -39,18 +39,33 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     let host = v::host("host", f.req("host")?)?;
     let port = f.get("port").map_or(Ok(5060), |p| v::port("port", p))?;
     let transport = v::one_of("transport", f.get("transport").unwrap_or("udp"), TRANSPORTS)?;
-    let priority = f.get("priority").map_or(Ok(10), |p| v::int_range("priority", p, 0, 1_000_000))?;
+    let priority = f
+        .get("priority")
+        .map_or(Ok(10), |p| v::int_range("priority", p, 0, 1_000_000))?;
     let format = v::one_of("format", f.get("format").unwrap_or("e164"), FORMATS)?;
     let prefix = v::tech_prefix("prefix", f.get("prefix").unwrap_or(""))?;
-    let mode = v::one_of("caller-id-mode", f.get("caller-id-mode").unwrap_or("account"), CALLER_ID_MODES)?;
-    let cid = f.get("caller-id-number").map(|c| v::e164("caller-id-number", c)).transpose()?;
+    let mode = v::one_of(
+        "caller-id-mode",
+        f.get("caller-id-mode").unwrap_or("account"),
+        CALLER_ID_MODES,
+    )?;
+    let cid = f
+        .get("caller-id-number")
+        .map(|c| v::e164("caller-id-number", c))
+        .transpose()?;
     match (mode.as_str(), &cid) {
         ("fixed", None) => return usage("--caller-id-mode fixed needs --caller-id-number"),
         ("fixed", Some(_)) | (_, None) => {}
-        (_, Some(_)) => return usage("--caller-id-number is only used with --caller-id-mode fixed"),
+        (_, Some(_)) => {
+            return usage("--caller-id-number is only used with --caller-id-mode fixed")
+        }
     }
-    let fr = f.get("fr-timer-ms").map_or(Ok(3000), |t| v::int_range("fr-timer-ms", t, 100, 600_000))?;
-    let fr_inv = f.get("fr-inv-timer-ms").map_or(Ok(30000), |t| v::int_range("fr-inv-timer-ms", t, 1000, 600_000))?;
+    let fr = f
+        .get("fr-timer-ms")
+        .map_or(Ok(3000), |t| v::int_range("fr-timer-ms", t, 100, 600_000))?;
+    let fr_inv = f.get("fr-inv-timer-ms").map_or(Ok(30000), |t| {
+        v::int_range("fr-inv-timer-ms", t, 1000, 600_000)
+    })?;
 
     if let Some(a) = &account {
         let row = lookup_one(env, &format!("SELECT {}", account_probe(a)?))?;
@@ -101,7 +116,23 @@ mod tests {
     fn account_trunk_defaults() {
         let acc = callplane::typeid::new("acc", 1, [7; 10]);
         let mut env = TestEnv::row(json!({"account": 1}));
-        let p = create(&flags(CREATE_FLAGS, &["--account", &acc, "--name", "primary", "--host", "127.0.0.1", "--port", "5090"]), &mut env).unwrap();
+        let p = create(
+            &flags(
+                CREATE_FLAGS,
+                &[
+                    "--account",
+                    &acc,
+                    "--name",
+                    "primary",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "5090",
+                ],
+            ),
+            &mut env,
+        )
+        .unwrap();
         let id = p.output["id"].as_str().unwrap().to_string();
         assert!(callplane::typeid::is_valid(&id, "trk"));
         assert_eq!(
@@ -119,9 +150,29 @@ mod tests {
             &flags(
                 CREATE_FLAGS,
                 &[
-                    "--wholesale", "--name", "carrier-x", "--host", "sip.carrier.example", "--transport", "tls", "--port", "5061",
-                    "--priority", "100", "--format", "e164_no_plus", "--prefix", "1234#", "--caller-id-mode", "fixed",
-                    "--caller-id-number", "+15551230100", "--fr-timer-ms", "2000", "--fr-inv-timer-ms", "60000",
+                    "--wholesale",
+                    "--name",
+                    "carrier-x",
+                    "--host",
+                    "sip.carrier.example",
+                    "--transport",
+                    "tls",
+                    "--port",
+                    "5061",
+                    "--priority",
+                    "100",
+                    "--format",
+                    "e164_no_plus",
+                    "--prefix",
+                    "1234#",
+                    "--caller-id-mode",
+                    "fixed",
+                    "--caller-id-number",
+                    "+15551230100",
+                    "--fr-timer-ms",
+                    "2000",
+                    "--fr-inv-timer-ms",
+                    "60000",
                 ],
             ),
             &mut env,
@@ -137,18 +188,89 @@ mod tests {
         let acc = callplane::typeid::new("acc", 1, [7; 10]);
         for args in [
             vec!["--name", "t", "--host", "h.example"],
-            vec!["--account", &acc, "--wholesale", "--name", "t", "--host", "h.example"],
-            vec!["--wholesale", "--name", "t", "--host", "h.example", "--transport", "ws"],
-            vec!["--wholesale", "--name", "t", "--host", "h.example", "--format", "intl"],
-            vec!["--wholesale", "--name", "t", "--host", "h.example", "--caller-id-mode", "fixed"],
-            vec!["--wholesale", "--name", "t", "--host", "h.example", "--caller-id-number", "+15551230100"],
-            vec!["--wholesale", "--name", "t", "--host", "h.example", "--prefix", "9;"],
-            vec!["--wholesale", "--name", "t", "--host", "h.example", "--fr-timer-ms", "0"],
-            vec!["--wholesale", "--name", "t", "--host", "h.example", "--priority", "-1"],
+            vec![
+                "--account",
+                &acc,
+                "--wholesale",
+                "--name",
+                "t",
+                "--host",
+                "h.example",
+            ],
+            vec![
+                "--wholesale",
+                "--name",
+                "t",
+                "--host",
+                "h.example",
+                "--transport",
+                "ws",
+            ],
+            vec![
+                "--wholesale",
+                "--name",
+                "t",
+                "--host",
+                "h.example",
+                "--format",
+                "intl",
+            ],
+            vec![
+                "--wholesale",
+                "--name",
+                "t",
+                "--host",
+                "h.example",
+                "--caller-id-mode",
+                "fixed",
+            ],
+            vec![
+                "--wholesale",
+                "--name",
+                "t",
+                "--host",
+                "h.example",
+                "--caller-id-number",
+                "+15551230100",
+            ],
+            vec![
+                "--wholesale",
+                "--name",
+                "t",
+                "--host",
+                "h.example",
+                "--prefix",
+                "9;",
+            ],
+            vec![
+                "--wholesale",
+                "--name",
+                "t",
+                "--host",
+                "h.example",
+                "--fr-timer-ms",
+                "0",
+            ],
+            vec![
+                "--wholesale",
+                "--name",
+                "t",
+                "--host",
+                "h.example",
+                "--priority",
+                "-1",
+            ],
             vec!["--wholesale", "--name", "t", "--host", "h.example:5060"],
         ] {
             let mut env = TestEnv::new();
-            assert_eq!(create(&flags(CREATE_FLAGS, &args), &mut env).err().unwrap().exit_code(), 2, "{args:?}");
+            assert_eq!(
+                create(&flags(CREATE_FLAGS, &args), &mut env)
+                    .err()
+                    .unwrap()
+                    .exit_code(),
+                2,
+                "{args:?}"
+            );
         }
     }
 }

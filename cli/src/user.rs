@@ -9,7 +9,13 @@ use crate::error::{failure, Result};
 use crate::sql::{col_str, insert, lit, Plan, V};
 use crate::validate as v;
 
-pub const CREATE_FLAGS: &[Flag] = &[val("account"), val("extension"), val("name"), val("email"), val("caller-id-number")];
+pub const CREATE_FLAGS: &[Flag] = &[
+    val("account"),
+    val("extension"),
+    val("name"),
+    val("email"),
+    val("caller-id-number"),
+];
 
 pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     let account = v::id("account", f.req("account")?, "acc", "an account")?;
@@ -19,7 +25,10 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
         None => String::new(),
     };
     let email = f.get("email").map(|s| v::email("email", s)).transpose()?;
-    let cid = f.get("caller-id-number").map(|s| v::e164("caller-id-number", s)).transpose()?;
+    let cid = f
+        .get("caller-id-number")
+        .map(|s| v::e164("caller-id-number", s))
+        .transpose()?;
 
     let row = lookup_one(
         env,
@@ -32,7 +41,9 @@ pub fn create(f: &Flags, env: &mut dyn Env) -> Result<Plan> {
     )?;
     require_account(&row, &account)?;
     if let Some(existing) = col_str(&row, "existing") {
-        return failure(format!("extension {extension} already exists in account {account} (user {existing})"));
+        return failure(format!(
+            "extension {extension} already exists in account {account} (user {existing})"
+        ));
     }
 
     let now = env.now_ms();
@@ -67,7 +78,19 @@ mod tests {
         let acc = callplane::typeid::new("acc", 1, [7; 10]);
         let mut env = TestEnv::row(json!({"account": 1, "existing": null}));
         let p = create(
-            &flags(CREATE_FLAGS, &["--account", &acc, "--extension", "1001", "--name", "Alice O'Neil", "--email", "alice@acme.example"]),
+            &flags(
+                CREATE_FLAGS,
+                &[
+                    "--account",
+                    &acc,
+                    "--extension",
+                    "1001",
+                    "--name",
+                    "Alice O'Neil",
+                    "--email",
+                    "alice@acme.example",
+                ],
+            ),
             &mut env,
         )
         .unwrap();
@@ -89,20 +112,43 @@ mod tests {
     fn create_user_errors() {
         let acc = callplane::typeid::new("acc", 1, [7; 10]);
         let mut env = TestEnv::row(json!({"account": 1, "existing": "usr_x"}));
-        let e = create(&flags(CREATE_FLAGS, &["--account", &acc, "--extension", "1001"]), &mut env).err().unwrap();
+        let e = create(
+            &flags(CREATE_FLAGS, &["--account", &acc, "--extension", "1001"]),
+            &mut env,
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.exit_code(), 1);
         assert!(e.message().contains("already exists"));
         let mut env = TestEnv::row(json!({"account": 0, "existing": null}));
-        assert!(create(&flags(CREATE_FLAGS, &["--account", &acc, "--extension", "1001"]), &mut env).is_err());
+        assert!(create(
+            &flags(CREATE_FLAGS, &["--account", &acc, "--extension", "1001"]),
+            &mut env
+        )
+        .is_err());
         for args in [
             vec!["--account", acc.as_str()],
             vec!["--account", "acc_bad", "--extension", "1001"],
             vec!["--account", &acc, "--extension", "10 01"],
             vec!["--account", &acc, "--extension", "1001", "--email", "nope"],
-            vec!["--account", &acc, "--extension", "1001", "--caller-id-number", "123"],
+            vec![
+                "--account",
+                &acc,
+                "--extension",
+                "1001",
+                "--caller-id-number",
+                "123",
+            ],
         ] {
             let mut env = TestEnv::new();
-            assert_eq!(create(&flags(CREATE_FLAGS, &args), &mut env).err().unwrap().exit_code(), 2, "{args:?}");
+            assert_eq!(
+                create(&flags(CREATE_FLAGS, &args), &mut env)
+                    .err()
+                    .unwrap()
+                    .exit_code(),
+                2,
+                "{args:?}"
+            );
         }
     }
 }

@@ -9,23 +9,29 @@ use crate::error::{usage, Result};
 
 /// `^\+[1-9][0-9]{6,14}$`
 pub fn is_e164(s: &str) -> bool {
-    let Some(digits) = s.strip_prefix('+') else { return false };
-    (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
+    let Some(digits) = s.strip_prefix('+') else {
+        return false;
+    };
+    (7..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
 }
 
 pub fn e164(flag: &str, s: &str) -> Result<String> {
     if is_e164(s) {
         Ok(s.to_string())
     } else {
-        usage(format!("--{flag} must be an E.164 number like +15551230100 (got {s:?})"))
+        usage(format!(
+            "--{flag} must be an E.164 number like +15551230100 (got {s:?})"
+        ))
     }
 }
 
 /// An E.164 prefix such as `+1900` (premium-rate prefixes).
 pub fn e164_prefix(flag: &str, s: &str) -> Result<String> {
-    let ok = s
-        .strip_prefix('+')
-        .is_some_and(|d| (1..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0'));
+    let ok = s.strip_prefix('+').is_some_and(|d| {
+        (1..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+    });
     if ok {
         Ok(s.to_string())
     } else {
@@ -54,7 +60,9 @@ pub fn country_code(flag: &str, s: &str) -> Result<String> {
     if (1..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0') {
         Ok(s.to_string())
     } else {
-        usage(format!("--{flag} must be a country calling code like 1, 44 or 33 (got {s:?})"))
+        usage(format!(
+            "--{flag} must be a country calling code like 1, 44 or 33 (got {s:?})"
+        ))
     }
 }
 
@@ -86,7 +94,10 @@ pub fn domain(flag: &str, s: &str) -> Result<String> {
 
 /// A host to send SIP to: DNS name, IPv4 or IPv6 (brackets optional); returned canonical, IPv6 without brackets.
 pub fn host(flag: &str, s: &str) -> Result<String> {
-    let inner = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(s);
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(s);
     if let Ok(ip) = inner.parse::<IpAddr>() {
         return Ok(ip.to_string());
     }
@@ -94,19 +105,27 @@ pub fn host(flag: &str, s: &str) -> Result<String> {
     if is_hostname(&lower) {
         Ok(lower)
     } else {
-        usage(format!("--{flag}: {s:?} is not a valid host name or IP address"))
+        usage(format!(
+            "--{flag}: {s:?} is not a valid host name or IP address"
+        ))
     }
 }
 
 /// An IPv4/IPv6 address or CIDR block; canonical text. Host bits must be zero.
 pub fn cidr(flag: &str, s: &str) -> Result<String> {
-    let bad = || usage(format!("--{flag}: {s:?} is not an IP address or CIDR block (like 203.0.113.0/24 or 2001:db8::/32)"));
+    let bad = || {
+        usage(format!("--{flag}: {s:?} is not an IP address or CIDR block (like 203.0.113.0/24 or 2001:db8::/32)"))
+    };
     let (addr, len) = match s.split_once('/') {
         Some((a, l)) => (a, Some(l)),
         None => (s, None),
     };
-    let Ok(ip) = addr.parse::<IpAddr>() else { return bad() };
-    let Some(len) = len else { return Ok(ip.to_string()) };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return bad();
+    };
+    let Some(len) = len else {
+        return Ok(ip.to_string());
+    };
     if len.is_empty() || len.len() > 3 || !len.bytes().all(|b| b.is_ascii_digit()) {
         return bad();
     }
@@ -125,13 +144,19 @@ pub fn cidr(flag: &str, s: &str) -> Result<String> {
                 return bad();
             }
             let bits = u128::from(v6);
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             (128, IpAddr::V6(Ipv6Addr::from(bits & mask)))
         }
     };
     debug_assert!(len <= max);
     if masked != ip {
-        return usage(format!("--{flag}: {s:?} has host bits set; did you mean {masked}/{len}?"));
+        return usage(format!(
+            "--{flag}: {s:?} has host bits set; did you mean {masked}/{len}?"
+        ));
     }
     Ok(format!("{ip}/{len}"))
 }
@@ -151,7 +176,9 @@ pub fn cidrs(flag: &str, s: &str) -> Result<Vec<String>> {
 pub fn int_range(flag: &str, s: &str, min: i64, max: i64) -> Result<i64> {
     match s.parse::<i64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => usage(format!("--{flag} must be an integer from {min} to {max} (got {s:?})")),
+        _ => usage(format!(
+            "--{flag} must be an integer from {min} to {max} (got {s:?})"
+        )),
     }
 }
 
@@ -164,7 +191,10 @@ pub fn one_of(flag: &str, s: &str, allowed: &[&str]) -> Result<String> {
     if allowed.contains(&s) {
         Ok(s.to_string())
     } else {
-        usage(format!("--{flag} must be one of {} (got {s:?})", allowed.join(", ")))
+        usage(format!(
+            "--{flag} must be one of {} (got {s:?})",
+            allowed.join(", ")
+        ))
     }
 }
 
@@ -172,7 +202,9 @@ pub fn one_of(flag: &str, s: &str, allowed: &[&str]) -> Result<String> {
 pub fn time_zone(flag: &str, s: &str) -> Result<String> {
     match s.parse::<chrono_tz::Tz>() {
         Ok(tz) => Ok(tz.name().to_string()),
-        Err(_) => usage(format!("--{flag}: {s:?} is not an IANA time zone name (like America/New_York or UTC)")),
+        Err(_) => usage(format!(
+            "--{flag}: {s:?} is not an IANA time zone name (like America/New_York or UTC)"
+        )),
     }
 }
 
@@ -202,12 +234,15 @@ pub fn caller_id_name(flag: &str, s: &str) -> Result<String> {
 /// An extension: 1–32 of letters, digits, '.', '_', '-', starting with a letter or digit.
 pub fn extension(flag: &str, s: &str) -> Result<String> {
     let ok = (1..=32).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
         && s.as_bytes()[0].is_ascii_alphanumeric();
     if ok {
         Ok(s.to_string())
     } else {
-        usage(format!("--{flag} must be 1-32 letters, digits, '.', '_' or '-' (like 1001), got {s:?}"))
+        usage(format!(
+            "--{flag} must be 1-32 letters, digits, '.', '_' or '-' (like 1001), got {s:?}"
+        ))
     }
 }
 
@@ -215,11 +250,15 @@ pub fn extension(flag: &str, s: &str) -> Result<String> {
 /// user-unreserved characters of RFC 3261 only (no ':', '@', spaces or quotes).
 pub fn sip_username(flag: &str, s: &str) -> Result<String> {
     const EXTRA: &[u8] = b"-_.!~*()&=+$,;?/";
-    let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || EXTRA.contains(&b));
+    let ok = (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || EXTRA.contains(&b));
     if ok {
         Ok(s.to_string())
     } else {
-        usage(format!("--{flag} must be 1-64 characters of letters, digits and -_.!~*()&=+$,;?/ (got {s:?})"))
+        usage(format!(
+            "--{flag} must be 1-64 characters of letters, digits and -_.!~*()&=+$,;?/ (got {s:?})"
+        ))
     }
 }
 
@@ -229,7 +268,9 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 pub fn password(flag: &str, s: &str) -> Result<String> {
     let n = s.chars().count();
     if n < MIN_PASSWORD_LEN {
-        return usage(format!("--{flag} must be at least {MIN_PASSWORD_LEN} characters"));
+        return usage(format!(
+            "--{flag} must be at least {MIN_PASSWORD_LEN} characters"
+        ));
     }
     if n > 128 {
         return usage(format!("--{flag} must be at most 128 characters"));
@@ -242,7 +283,9 @@ pub fn password(flag: &str, s: &str) -> Result<String> {
 
 pub fn email(flag: &str, s: &str) -> Result<String> {
     let ok = s.len() <= 254
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>')
         && matches!(s.split_once('@'), Some((local, dom)) if !local.is_empty() && !dom.contains('@') && is_hostname(&dom.to_ascii_lowercase()));
     if ok {
         Ok(s.to_string())
@@ -253,10 +296,15 @@ pub fn email(flag: &str, s: &str) -> Result<String> {
 
 /// A trunk tech prefix: up to 32 of digits, letters, '#', '*', '+'.
 pub fn tech_prefix(flag: &str, s: &str) -> Result<String> {
-    if s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'#' || b == b'*' || b == b'+') {
+    if s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'#' || b == b'*' || b == b'+')
+    {
         Ok(s.to_string())
     } else {
-        usage(format!("--{flag} must be up to 32 of digits, letters, '#', '*', '+' (got {s:?})"))
+        usage(format!(
+            "--{flag} must be up to 32 of digits, letters, '#', '*', '+' (got {s:?})"
+        ))
     }
 }
 
@@ -265,7 +313,9 @@ pub fn id(flag: &str, s: &str, prefix: &str, what: &str) -> Result<String> {
     if callplane::typeid::is_valid(s, prefix) {
         Ok(s.to_string())
     } else {
-        usage(format!("--{flag} must be {what} id ({prefix}_…), got {s:?}"))
+        usage(format!(
+            "--{flag} must be {what} id ({prefix}_…), got {s:?}"
+        ))
     }
 }
 
@@ -276,7 +326,9 @@ pub fn digest_algorithms(flag: &str, s: &str) -> Result<String> {
     for part in s.split(',') {
         let part = part.trim();
         let Some(alg) = Algorithm::parse(part) else {
-            return usage(format!("--{flag}: unknown digest algorithm {part:?} (supported: SHA-256, MD5)"));
+            return usage(format!(
+                "--{flag}: unknown digest algorithm {part:?} (supported: SHA-256, MD5)"
+            ));
         };
         if out.contains(&alg.as_str()) {
             return usage(format!("--{flag}: {} listed twice", alg.as_str()));
@@ -288,8 +340,14 @@ pub fn digest_algorithms(flag: &str, s: &str) -> Result<String> {
 
 /// A routing target `flow:ID`, `user:ID` or `external:+E164` → (type, value).
 pub fn target(flag: &str, s: &str) -> Result<(String, String)> {
-    let bad = || usage(format!("--{flag} must be flow:<flow id>, user:<user id> or external:<+E164> (got {s:?})"));
-    let Some((kind, value)) = s.split_once(':') else { return bad() };
+    let bad = || {
+        usage(format!(
+            "--{flag} must be flow:<flow id>, user:<user id> or external:<+E164> (got {s:?})"
+        ))
+    };
+    let Some((kind, value)) = s.split_once(':') else {
+        return bad();
+    };
     match kind {
         "flow" => Ok(("flow".into(), id(flag, value, "flow", "a flow")?)),
         "user" => Ok(("user".into(), id(flag, value, "usr", "a user")?)),
@@ -309,15 +367,26 @@ pub fn json(flag: &str, s: &str) -> Result<Value> {
 
 fn only_keys(flag: &str, v: &Value, allowed: &[&str], what: &str) -> Result<()> {
     for item in v.as_array().into_iter().flatten() {
-        if let Some(k) = item.as_object().and_then(|o| o.keys().find(|k| !allowed.contains(&k.as_str()))) {
-            return usage(format!("--{flag}: unknown key {k:?} in {what} (allowed: {})", allowed.join(", ")));
+        if let Some(k) = item
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !allowed.contains(&k.as_str())))
+        {
+            return usage(format!(
+                "--{flag}: unknown key {k:?} in {what} (allowed: {})",
+                allowed.join(", ")
+            ));
         }
     }
     Ok(())
 }
 
 /// Validate a calendar given as JSON texts; returns the parsed (weekly, holidays, overrides).
-pub fn calendar(time_zone: &str, weekly: &str, holidays: &str, overrides: &str) -> Result<(Value, Value, Value)> {
+pub fn calendar(
+    time_zone: &str,
+    weekly: &str,
+    holidays: &str,
+    overrides: &str,
+) -> Result<(Value, Value, Value)> {
     use callplane::routing::calendar::{validate, Calendar};
     let weekly = json("weekly", weekly)?;
     let holidays = json("holidays", holidays)?;
@@ -332,8 +401,18 @@ pub fn calendar(time_zone: &str, weekly: &str, holidays: &str, overrides: &str) 
         return usage("--overrides must be a JSON array of {\"start\",\"end\",\"state\"} objects");
     }
     only_keys("holidays", &holidays, &["date", "name"], "a holiday")?;
-    only_keys("overrides", &overrides, &["start", "end", "state", "name"], "an override")?;
-    let cal = Calendar { time_zone: time_zone.to_string(), weekly, holidays, overrides };
+    only_keys(
+        "overrides",
+        &overrides,
+        &["start", "end", "state", "name"],
+        "an override",
+    )?;
+    let cal = Calendar {
+        time_zone: time_zone.to_string(),
+        weekly,
+        holidays,
+        overrides,
+    };
     if let Err(e) = validate(&cal) {
         return usage(format!("invalid calendar: {}", e.0));
     }
@@ -346,10 +425,26 @@ mod tests {
 
     #[test]
     fn e164_numbers() {
-        for ok in ["+15551230100", "+4420794600", "+1234567", "+123456789012345"] {
+        for ok in [
+            "+15551230100",
+            "+4420794600",
+            "+1234567",
+            "+123456789012345",
+        ] {
             assert!(is_e164(ok), "{ok}");
         }
-        for bad in ["15551230100", "+0555123010", "+123456", "+1234567890123456", "+1555 123", "+", "", "++1555123456", "+1555123010a", "+１５５５１２３０１００"] {
+        for bad in [
+            "15551230100",
+            "+0555123010",
+            "+123456",
+            "+1234567890123456",
+            "+1555 123",
+            "+",
+            "",
+            "++1555123456",
+            "+1555123010a",
+            "+１５５５１２３０１００",
+        ] {
             assert!(!is_e164(bad), "{bad}");
         }
         assert_eq!(e164("e164", "+15551230100").unwrap(), "+15551230100");
@@ -360,7 +455,10 @@ mod tests {
 
     #[test]
     fn prefixes_and_country() {
-        assert_eq!(e164_prefixes("p", "+1900, +1976,+1900").unwrap(), vec!["+1900", "+1976"]);
+        assert_eq!(
+            e164_prefixes("p", "+1900, +1976,+1900").unwrap(),
+            vec!["+1900", "+1976"]
+        );
         assert!(e164_prefixes("p", "").unwrap().is_empty());
         assert!(e164_prefixes("p", "1900").is_err());
         assert!(e164_prefixes("p", "+1900,").is_err());
@@ -380,7 +478,22 @@ mod tests {
         assert_eq!(domain("d", "a-b.example").unwrap(), "a-b.example");
         let long_label = "a".repeat(64) + ".io";
         let long_name = ["abcdefghi"; 26].join(".");
-        for bad in ["", "acme..io", "-acme.io", "acme-.io", "acme.io.", "acme io", "ac_me.io", "a.b.c.1", "999.1.1.1", "[::1]", "acme.io;x", long_label.as_str(), long_name.as_str(), "x'.io"] {
+        for bad in [
+            "",
+            "acme..io",
+            "-acme.io",
+            "acme-.io",
+            "acme.io.",
+            "acme io",
+            "ac_me.io",
+            "a.b.c.1",
+            "999.1.1.1",
+            "[::1]",
+            "acme.io;x",
+            long_label.as_str(),
+            long_name.as_str(),
+            "x'.io",
+        ] {
             assert!(domain("d", bad).is_err(), "{bad}");
         }
         assert_eq!(host("h", "[2001:DB8::1]").unwrap(), "2001:db8::1");
@@ -402,11 +515,30 @@ mod tests {
         assert_eq!(cidr("a", "::1").unwrap(), "::1");
         assert_eq!(cidr("a", "::/0").unwrap(), "::/0");
         let e = cidr("a", "203.0.113.5/24").unwrap_err();
-        assert!(e.message().contains("did you mean 203.0.113.0/24"), "{}", e.message());
-        for bad in ["", "1.2.3.4/33", "1.2.3.4/", "1.2.3.4/-1", "1.2.3.4/+8", "::1/129", "1.2.3/24", "host/24", "1.2.3.4/24/1", "1.2.3.4 /32", "1.2.3.4/0032"] {
+        assert!(
+            e.message().contains("did you mean 203.0.113.0/24"),
+            "{}",
+            e.message()
+        );
+        for bad in [
+            "",
+            "1.2.3.4/33",
+            "1.2.3.4/",
+            "1.2.3.4/-1",
+            "1.2.3.4/+8",
+            "::1/129",
+            "1.2.3/24",
+            "host/24",
+            "1.2.3.4/24/1",
+            "1.2.3.4 /32",
+            "1.2.3.4/0032",
+        ] {
             assert!(cidr("a", bad).is_err(), "{bad}");
         }
-        assert_eq!(cidrs("a", "127.0.0.1/32, 10.0.0.0/8,127.0.0.1/32").unwrap(), vec!["127.0.0.1/32", "10.0.0.0/8"]);
+        assert_eq!(
+            cidrs("a", "127.0.0.1/32, 10.0.0.0/8,127.0.0.1/32").unwrap(),
+            vec!["127.0.0.1/32", "10.0.0.0/8"]
+        );
         assert!(cidrs("a", "").is_err());
         assert!(cidrs("a", "10.0.0.0/8,").is_err());
     }
@@ -425,7 +557,10 @@ mod tests {
 
     #[test]
     fn time_zones() {
-        assert_eq!(time_zone("t", "America/New_York").unwrap(), "America/New_York");
+        assert_eq!(
+            time_zone("t", "America/New_York").unwrap(),
+            "America/New_York"
+        );
         assert_eq!(time_zone("t", "UTC").unwrap(), "UTC");
         assert_eq!(time_zone("t", "Europe/Paris").unwrap(), "Europe/Paris");
         for bad in ["", "Mars/Olympus", "EST5EDT6", "america/new york"] {
@@ -482,7 +617,13 @@ mod tests {
     #[test]
     fn calendars_use_the_routing_validator() {
         let weekly = r#"{"mon":[["09:00","17:00"]],"tue":[["09:00","12:00"],["13:00","24:00"]],"sat":[["22:00","02:00"]],"sun":[]}"#;
-        let (w, h, o) = calendar("America/New_York", weekly, r#"[{"date":"2026-12-25","name":"Christmas Day"}]"#, "[]").unwrap();
+        let (w, h, o) = calendar(
+            "America/New_York",
+            weekly,
+            r#"[{"date":"2026-12-25","name":"Christmas Day"}]"#,
+            "[]",
+        )
+        .unwrap();
         assert_eq!(w["mon"][0][0], "09:00");
         assert_eq!(h[0]["date"], "2026-12-25");
         assert_eq!(o, serde_json::json!([]));
@@ -500,13 +641,30 @@ mod tests {
             ("UTC", "{}", "{}", "[]"),
             ("UTC", "{}", r#"[{"date":"2026-02-29"}]"#, "[]"),
             ("UTC", "{}", r#"[{"date":"2026-12-25","nmae":"x"}]"#, "[]"),
-            ("UTC", "{}", "[]", r#"[{"start":"2026-12-24T12:00","end":"2026-12-24T11:00","state":"closed"}]"#),
-            ("UTC", "{}", "[]", r#"[{"start":"2026-12-24T12:00","end":"2026-12-24T13:00","state":"shut"}]"#),
-            ("UTC", "{}", "[]", r#"[{"start":"2026-12-24T12:00","end":"2026-12-24T13:00","state":"open","extra":1}]"#),
+            (
+                "UTC",
+                "{}",
+                "[]",
+                r#"[{"start":"2026-12-24T12:00","end":"2026-12-24T11:00","state":"closed"}]"#,
+            ),
+            (
+                "UTC",
+                "{}",
+                "[]",
+                r#"[{"start":"2026-12-24T12:00","end":"2026-12-24T13:00","state":"shut"}]"#,
+            ),
+            (
+                "UTC",
+                "{}",
+                "[]",
+                r#"[{"start":"2026-12-24T12:00","end":"2026-12-24T13:00","state":"open","extra":1}]"#,
+            ),
             ("UTC", "{}", "[]", "{}"),
         ];
         for (tz, w, h, o) in bad {
-            let e = calendar(tz, w, h, o).err().unwrap_or_else(|| panic!("accepted {tz} {w} {h} {o}"));
+            let e = calendar(tz, w, h, o)
+                .err()
+                .unwrap_or_else(|| panic!("accepted {tz} {w} {h} {o}"));
             assert_eq!(e.exit_code(), 2);
         }
     }

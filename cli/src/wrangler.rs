@@ -56,8 +56,12 @@ impl Wrangler {
                 p
             }
             None => {
-                let cwd = std::env::current_dir().map_err(|e| CliError::Failure(format!("cannot read the current directory: {e}")))?;
-                let from_exe = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
+                let cwd = std::env::current_dir().map_err(|e| {
+                    CliError::Failure(format!("cannot read the current directory: {e}"))
+                })?;
+                let from_exe = std::env::current_exe()
+                    .ok()
+                    .and_then(|e| e.parent().map(Path::to_path_buf));
                 match find_upwards(&cwd, "wrangler.toml").or_else(|| from_exe.and_then(|d| find_upwards(&d, "wrangler.toml"))) {
                     Some(p) => p,
                     None => {
@@ -69,17 +73,35 @@ impl Wrangler {
             }
         };
         let root = config.parent().expect("a file has a parent").to_path_buf();
-        let Some(bin) = find_upwards(&root, "node_modules/.bin/wrangler") else {
+        // The checkout's wrangler: above the config, else above the current directory or this executable.
+        let cwd = std::env::current_dir().ok();
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf));
+        let bin = [Some(root.clone()), cwd, exe_dir]
+            .into_iter()
+            .flatten()
+            .find_map(|d| find_upwards(&d, "node_modules/.bin/wrangler"));
+        let Some(bin) = bin else {
             return failure(format!(
-                "wrangler not found in node_modules/.bin above {}; install it first (npm ci, or scripts/bootstrap.sh)",
+                "wrangler not found in node_modules/.bin above {} (or the current directory); install it first (npm ci, or scripts/bootstrap.sh)",
                 root.display()
             ));
         };
         let target = match &global.target {
-            Target::Local { persist_to: Some(dir) } => Target::Local { persist_to: Some(absolute(dir)?.to_string_lossy().into_owned()) },
+            Target::Local {
+                persist_to: Some(dir),
+            } => Target::Local {
+                persist_to: Some(absolute(dir)?.to_string_lossy().into_owned()),
+            },
             t => t.clone(),
         };
-        Ok(Wrangler { bin, root, config, target })
+        Ok(Wrangler {
+            bin,
+            root,
+            config,
+            target,
+        })
     }
 
     fn base_args(&self) -> Vec<String> {
@@ -106,7 +128,11 @@ impl Wrangler {
         args.push("--command".into());
         args.push(sql.into());
         let out = self.run(&args)?;
-        let last = out.as_array().and_then(|a| a.last()).cloned().unwrap_or(Value::Null);
+        let last = out
+            .as_array()
+            .and_then(|a| a.last())
+            .cloned()
+            .unwrap_or(Value::Null);
         match last.get("results") {
             Some(Value::Array(rows)) => rows
                 .iter()
@@ -115,7 +141,9 @@ impl Wrangler {
                     other => failure(format!("unexpected row from wrangler: {other}")),
                 })
                 .collect(),
-            _ => failure(format!("unexpected output from wrangler for a query: {out}")),
+            _ => failure(format!(
+                "unexpected output from wrangler for a query: {out}"
+            )),
         }
     }
 
@@ -156,7 +184,10 @@ impl Wrangler {
                 Ok(None) if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return failure(format!("wrangler did not finish within {} s; killed it", TIMEOUT.as_secs()));
+                    return failure(format!(
+                        "wrangler did not finish within {} s; killed it",
+                        TIMEOUT.as_secs()
+                    ));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(50)),
                 Err(e) => return failure(format!("waiting for wrangler failed: {e}")),
@@ -181,12 +212,29 @@ pub fn interpret(success: bool, code: Option<i32>, stdout: &str, stderr: &str) -
             .collect::<Vec<_>>()
             .join("\n");
         let code = code.map_or("a signal".to_string(), |c| format!("code {c}"));
-        return failure(format!("wrangler failed (exit {code}): {}", if detail.is_empty() { "no output" } else { &detail }));
+        return failure(format!(
+            "wrangler failed (exit {code}): {}",
+            if detail.is_empty() {
+                "no output"
+            } else {
+                &detail
+            }
+        ));
     }
     match json {
-        Some(v) if v.as_array().is_some_and(|a| a.iter().all(|r| r.get("success") != Some(&Value::Bool(false)))) => Ok(v),
+        Some(v)
+            if v.as_array().is_some_and(|a| {
+                a.iter()
+                    .all(|r| r.get("success") != Some(&Value::Bool(false)))
+            }) =>
+        {
+            Ok(v)
+        }
         Some(v) => failure(format!("wrangler reported a failure: {v}")),
-        None => failure(format!("could not parse wrangler's --json output: {}", strip_ansi(stdout).trim())),
+        None => failure(format!(
+            "could not parse wrangler's --json output: {}",
+            strip_ansi(stdout).trim()
+        )),
     }
 }
 
@@ -196,7 +244,11 @@ fn error_text(e: &Value) -> String {
             let notes: Vec<&str> = e
                 .get("notes")
                 .and_then(Value::as_array)
-                .map(|ns| ns.iter().filter_map(|n| n.get("text").and_then(Value::as_str)).collect())
+                .map(|ns| {
+                    ns.iter()
+                        .filter_map(|n| n.get("text").and_then(Value::as_str))
+                        .collect()
+                })
                 .unwrap_or_default();
             if notes.is_empty() {
                 t.to_string()
@@ -251,21 +303,45 @@ fn strip_ansi(s: &str) -> String {
 /// (the raw D1 text is kept).
 pub fn explain_d1_error(raw: &str) -> String {
     const KNOWN: &[(&str, &str)] = &[
-        ("UNIQUE constraint failed: sip_domains.domain", "that domain already belongs to an account"),
-        ("UNIQUE constraint failed: phone_numbers.e164", "that number is already provisioned"),
-        ("UNIQUE constraint failed: users.account_id, users.extension", "that extension already exists in the account"),
-        ("UNIQUE constraint failed: devices.username, devices.realm", "a device with that username already exists in the realm"),
-        ("UNIQUE constraint failed: credentials.id", "a credential with that id already exists"),
-        ("UNIQUE constraint failed: carrier_addresses", "duplicate carrier address"),
-        ("FOREIGN KEY constraint failed", "a referenced row does not exist (deleted meanwhile?)"),
-        ("CHECK constraint failed", "a value was rejected by the schema"),
+        (
+            "UNIQUE constraint failed: sip_domains.domain",
+            "that domain already belongs to an account",
+        ),
+        (
+            "UNIQUE constraint failed: phone_numbers.e164",
+            "that number is already provisioned",
+        ),
+        (
+            "UNIQUE constraint failed: users.account_id, users.extension",
+            "that extension already exists in the account",
+        ),
+        (
+            "UNIQUE constraint failed: devices.username, devices.realm",
+            "a device with that username already exists in the realm",
+        ),
+        (
+            "UNIQUE constraint failed: credentials.id",
+            "a credential with that id already exists",
+        ),
+        (
+            "UNIQUE constraint failed: carrier_addresses",
+            "duplicate carrier address",
+        ),
+        (
+            "FOREIGN KEY constraint failed",
+            "a referenced row does not exist (deleted meanwhile?)",
+        ),
+        (
+            "CHECK constraint failed",
+            "a value was rejected by the schema",
+        ),
     ];
     for (needle, meaning) in KNOWN {
         if raw.contains(needle) {
             return format!("{meaning} (D1: {raw})");
         }
     }
-    format!("D1 error: {raw}")
+    format!("wrangler d1 execute failed: {raw}")
 }
 
 /// A private temporary SQL file, removed on drop (it may hold HA1 hashes).
@@ -277,22 +353,43 @@ impl TempSql {
     fn create(sql: &str) -> Result<TempSql> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = std::env::temp_dir();
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         for attempt in 0..100u32 {
-            let path = dir.join(format!("callplane-admin-{}-{nanos}-{attempt}.sql", std::process::id()));
-            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+            let path = dir.join(format!(
+                "callplane-admin-{}-{nanos}-{attempt}.sql",
+                std::process::id()
+            ));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
                 Ok(mut f) => {
                     let guard = TempSql { path };
                     f.write_all(sql.as_bytes())
                         .and_then(|_| f.sync_all())
-                        .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", guard.path.display())))?;
+                        .map_err(|e| {
+                            CliError::Failure(format!("cannot write {}: {e}", guard.path.display()))
+                        })?;
                     return Ok(guard);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return failure(format!("cannot create a temporary file in {}: {e}", dir.display())),
+                Err(e) => {
+                    return failure(format!(
+                        "cannot create a temporary file in {}: {e}",
+                        dir.display()
+                    ))
+                }
             }
         }
-        failure(format!("cannot create a temporary file in {}", dir.display()))
+        failure(format!(
+            "cannot create a temporary file in {}",
+            dir.display()
+        ))
     }
 }
 
@@ -322,14 +419,29 @@ mod tests {
         let e = interpret(false, Some(1), out, "").unwrap_err();
         assert_eq!(e.exit_code(), 1);
         assert!(e.message().starts_with("that domain already belongs to an account (D1: UNIQUE constraint failed: sip_domains.domain"), "{}", e.message());
-        let e = interpret(false, Some(1), "{\"error\":{\"text\":\"no such table: x\"}}", "").unwrap_err();
-        assert_eq!(e.message(), "D1 error: no such table: x");
+        let e = interpret(
+            false,
+            Some(1),
+            "{\"error\":{\"text\":\"no such table: x\"}}",
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(e.message(), "wrangler d1 execute failed: no such table: x");
     }
 
     #[test]
     fn surfaces_stderr_when_no_json() {
-        let e = interpret(false, Some(1), "", "\u{1b}[31m✘ [ERROR]\u{1b}[0m You are not logged in.\n").unwrap_err();
-        assert_eq!(e.message(), "wrangler failed (exit code 1): ✘ [ERROR] You are not logged in.");
+        let e = interpret(
+            false,
+            Some(1),
+            "",
+            "\u{1b}[31m✘ [ERROR]\u{1b}[0m You are not logged in.\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.message(),
+            "wrangler failed (exit code 1): ✘ [ERROR] You are not logged in."
+        );
         let e = interpret(true, Some(0), "garbage", "").unwrap_err();
         assert!(e.message().contains("could not parse"));
         let e = interpret(true, Some(0), "[{\"success\": false}]", "").unwrap_err();
@@ -342,18 +454,25 @@ mod tests {
         let t = TempSql::create("SELECT 1;\n").unwrap();
         let p = t.path.clone();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "SELECT 1;\n");
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         drop(t);
         assert!(!p.exists());
     }
 
     #[test]
     fn finds_files_upwards() {
-        let base = std::env::temp_dir().join(format!("callplane-admin-test-{}", std::process::id()));
+        let base =
+            std::env::temp_dir().join(format!("callplane-admin-test-{}", std::process::id()));
         let deep = base.join("a/b/c");
         std::fs::create_dir_all(&deep).unwrap();
         std::fs::write(base.join("wrangler.toml"), "name = \"x\"\n").unwrap();
-        assert_eq!(find_upwards(&deep, "wrangler.toml"), Some(base.join("wrangler.toml")));
+        assert_eq!(
+            find_upwards(&deep, "wrangler.toml"),
+            Some(base.join("wrangler.toml"))
+        );
         assert_eq!(find_upwards(&deep, "no-such-file-here.toml"), None);
         std::fs::remove_dir_all(&base).unwrap();
     }
