@@ -4,6 +4,7 @@
 //! - media-node: only with a URL signed for that method and key (handed out by the flow engine)
 //!   and only from an allow-listed address (`MEDIA_NODE_ALLOWLIST` CIDRs + media node hosts);
 //! - an account-scoped credential (e.g. agent-app): GET/HEAD of its own account's keys and `system/`.
+//!
 //! ETag / If-None-Match, single Range requests, content types and a size cap are enforced.
 
 use super::{json, query, query_value, Call};
