@@ -6,12 +6,19 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,
+    /// What the client is told.
     pub message: String,
+    /// What only the logs see (internal failures: D1, Durable Object, runtime errors).
+    pub detail: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), detail: None }
+    }
+    /// A failure whose cause stays in the logs; the client gets `message` only.
+    pub fn hidden(status: u16, message: impl Into<String>, detail: impl fmt::Display) -> Self {
+        ApiError { status, message: message.into(), detail: Some(detail.to_string()) }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, message)
@@ -45,7 +52,7 @@ impl ApiError {
     }
     /// An internal failure. The detail is for logs; clients get a generic message.
     pub fn internal(detail: impl fmt::Display) -> Self {
-        Self::new(500, format!("internal error: {detail}"))
+        Self::hidden(500, "internal error", detail)
     }
 
     /// The response body.
@@ -56,7 +63,11 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status, self.message)
+        write!(f, "{} {}", self.status, self.message)?;
+        if let Some(d) = &self.detail {
+            write!(f, " ({d})")?;
+        }
+        Ok(())
     }
 }
 
@@ -81,6 +92,16 @@ mod tests {
         assert_eq!(v["status"], "error");
         assert_eq!(v["message"], "role \"agent-app\" may not call /auth");
         assert_eq!(e.status, 403);
+    }
+
+    #[test]
+    fn internal_details_stay_out_of_the_body() {
+        let e = ApiError::internal("D1_ERROR: no such table: devices");
+        assert_eq!(e.status, 500);
+        assert!(!e.body().contains("D1_ERROR"));
+        assert!(e.to_string().contains("D1_ERROR"), "but the log line has it");
+        let u = ApiError::hidden(503, "live state unavailable", "Durable Object reset because its code was updated");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&u.body()).unwrap()["message"], "live state unavailable");
     }
 
     #[test]

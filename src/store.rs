@@ -36,11 +36,11 @@ pub struct Store {
 }
 
 fn d1_err(e: worker::Error) -> ApiError {
-    ApiError::unavailable(format!("configuration database error: {e}"))
+    ApiError::hidden(503, "configuration database unavailable", e)
 }
 
 fn do_err(e: worker::Error) -> ApiError {
-    ApiError::unavailable(format!("live state unavailable: {e}"))
+    ApiError::hidden(503, "live state unavailable", e)
 }
 
 impl Store {
@@ -122,7 +122,7 @@ impl Store {
         let mut resp = stub.fetch_with_request(req).await.map_err(do_err)?;
         if resp.status_code() != 200 {
             let text = resp.text().await.unwrap_or_default();
-            return Err(ApiError::unavailable(format!("{binding} object answered {}: {text}", resp.status_code())));
+            return Err(ApiError::hidden(503, "live state unavailable", format!("{binding} object answered {}: {text}", resp.status_code())));
         }
         resp.json::<T>().await.map_err(do_err)
     }
@@ -155,7 +155,7 @@ impl Store {
         match resp.status_code() {
             200 => Ok(Some(resp.json().await.map_err(do_err)?)),
             404 => Ok(None),
-            s => Err(ApiError::unavailable(format!("call object answered {s}"))),
+            s => Err(ApiError::hidden(503, "live state unavailable", format!("call object answered {s}"))),
         }
     }
 
@@ -435,6 +435,16 @@ impl RouteStore for Store {
             self.first("SELECT id, account_id, extension, name, caller_id_number FROM users WHERE account_id = ?1 AND extension = ?2", &[account_id, extension]),
         )
         .await
+    }
+
+    async fn device_owner(&self, device_id: &str) -> ApiResult<Option<(String, String)>> {
+        #[derive(Serialize, Deserialize)]
+        struct Row {
+            account_id: String,
+            user_id: String,
+        }
+        let r: Option<Row> = self.cached(format!("devown:{device_id}"), self.first("SELECT account_id, user_id FROM devices WHERE id = ?1", &[device_id])).await?;
+        Ok(r.map(|r| (r.account_id, r.user_id)))
     }
 
     async fn calendar(&self, id: &str) -> ApiResult<Option<CalendarRecord>> {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Lease {
     pub call_id: String,
     pub taken_at_ms: u64,
@@ -37,6 +38,7 @@ pub enum TakeOutcome {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Counters {
     pub taken: u64,
     pub released: u64,
@@ -123,10 +125,8 @@ impl LeaseSet {
         self.counters.reconciled += dropped.len() as u64;
         dropped
     }
-    /// Remove everything (operator reset); returns how many were dropped.
-    ///
-    /// Counters are left as they are (there is no `cleared` counter; the caller reports the
-    /// returned count).
+    /// Remove everything (operator reset); returns how many were dropped, also added to
+    /// `counters.cleared`.
     pub fn clear(&mut self) -> usize {
         let n = self.leases.len();
         self.leases.clear();

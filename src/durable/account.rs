@@ -179,7 +179,7 @@ impl DurableObject for AccountObject {
                 let c: AdmitCmd = read_json(&mut req).await?;
                 let a = self
                     .mutate(|st, ch| {
-                        st.expire(now);
+                        expire_into(st, ch, now);
                         if !c.take {
                             return Admission { outcome: st.leases.peek(&c.call_id, c.limit), active: st.leases.active(), limit: c.limit, taken: false };
                         }
@@ -256,10 +256,11 @@ impl DurableObject for AccountObject {
                 let c: ReconcileCmd = read_json(&mut req).await?;
                 let released = self
                     .mutate(|st, ch| {
-                        let r = st.leases.reconcile(&c.live_call_ids, now, c.grace_ms);
-                        ch.del.extend(r.iter().map(|l| format!("l:{}", l.call_id)));
+                        let r = st.reconcile(&c.live_call_ids, now, c.grace_ms, times);
+                        ch.del.extend(r.released.iter().map(|l| format!("l:{}", l.call_id)));
+                        ch.put_leases.extend(r.kept_alive.iter().filter_map(|id| st.leases.leases.get(id).cloned()));
                         ch.counters = true;
-                        r
+                        r.released
                     })
                     .await?;
                 json_response(&serde_json::json!({ "released": released }))

@@ -23,8 +23,22 @@ pub async fn handle(mut call: Call) -> ApiResult<Response> {
         secret: secret.as_bytes(),
         now_ms: call.store.now_ms,
         nonce_ttl_ms: super::var_u64(&call.store.env, "NONCE_TTL_SECONDS", 300) * 1000,
+        salt: {
+            let r = super::random10();
+            [r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]
+        },
     };
     let out = authenticate(&req, &call.store, &ctx).await?;
+    // An account-scoped credential only learns about its own account's devices.
+    if call.caller.account_id.is_some() {
+        match &out.response {
+            crate::api::AuthResponse::Ok(crate::api::AuthOk::Device { account_id, .. }) => call.caller.check_account(account_id)?,
+            crate::api::AuthResponse::Ok(crate::api::AuthOk::Carrier { .. }) => {
+                return Err(ApiError::forbidden("carrier trust needs a platform-wide credential"));
+            }
+            _ => {}
+        }
+    }
     worker::console_log!("auth {} {} from {}: {}", req.method, req.call_id, req.source_ip, out.rule);
     if !req.method.eq_ignore_ascii_case("REGISTER") {
         let detail = serde_json::to_value(&out.response).unwrap_or_default();

@@ -58,6 +58,7 @@ pub async fn reconcile(mut call: Call) -> ApiResult<Response> {
     if b.live_call_ids.len() > 20_000 || b.live_call_ids.iter().any(|c| c.len() > super::route::MAX_CALL_ID) {
         return Err(ApiError::bad_request("liveCallIds too large"));
     }
+    super::presence::known_account(&call, &id).await?;
     let grace_ms = b.grace_seconds.unwrap_or(60).min(3600) * 1000;
     let v: Value = call
         .store

@@ -94,7 +94,7 @@ async fn allowlisted(call: &Call) -> ApiResult<()> {
 }
 
 async fn get(call: &Call, bucket: &worker::Bucket, key: &str, head: bool) -> ApiResult<Response> {
-    let r2 = |e: worker::Error| ApiError::unavailable(format!("media store error: {e}"));
+    let r2 = |e: worker::Error| ApiError::hidden(503, "media store unavailable", e);
     let Some(meta) = bucket.head(key).await.map_err(r2)? else {
         return Err(ApiError::not_found(format!("no media {key}")));
     };
@@ -176,7 +176,7 @@ async fn put(call: &mut Call, bucket: &worker::Bucket, key: &str, owner: &Owner)
         .custom_metadata(meta)
         .execute()
         .await
-        .map_err(|e| ApiError::unavailable(format!("media store error: {e}")))?
+        .map_err(|e| ApiError::hidden(503, "media store unavailable", e))?
         .ok_or_else(|| ApiError::unavailable("media store refused the upload"))?;
     let resp = json(&serde_json::json!({
         "status": "success",

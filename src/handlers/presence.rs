@@ -21,6 +21,7 @@ pub async fn handle(mut call: Call) -> ApiResult<Response> {
                 return Err(ApiError::bad_request("aor/contact too long"));
             }
             call.caller.check_account(&r.account_id)?;
+            known_account(&call, &r.account_id).await?;
             call.store.register(&r).await?;
             json(&serde_json::json!({ "status": "ok" }))
         }
@@ -42,6 +43,7 @@ async fn dialog(call: Call, d: DialogEvent) -> ApiResult<Response> {
         return Err(ApiError::bad_request("reason must be ended, failed or local"));
     }
     call.caller.check_account(&d.account_id)?;
+    known_account(&call, &d.account_id).await?;
     let effect = call.store.dialog(&d).await?;
     let summary = match d.state.as_str() {
         "confirmed" => format!("dialog confirmed (answered){}", if effect.confirmed { "; lease extended to the call TTL" } else { "" }),
@@ -68,6 +70,12 @@ async fn dialog(call: Call, d: DialogEvent) -> ApiResult<Response> {
     json(&serde_json::json!({ "status": "ok", "released": effect.released.is_some(), "confirmed": effect.confirmed }))
 }
 
+/// Events for accounts that do not exist are refused (no live state is created for them).
+pub async fn known_account(call: &Call, account_id: &str) -> ApiResult<()> {
+    use crate::routing::decide::RouteStore;
+    call.store.account(account_id).await?.map(|_| ()).ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))
+}
+
 async fn write_cdr(call: &Call, d: &DialogEvent, lease: Option<&crate::cac::lease::Lease>) -> ApiResult<()> {
     let now = call.store.now_ms;
     let duration = d.duration.unwrap_or(0);
@@ -79,7 +87,10 @@ async fn write_cdr(call: &Call, d: &DialogEvent, lease: Option<&crate::cac::leas
     let id = typeid::new("cdr", now, crate::handlers::random10());
     let started = lease.map(|l| l.taken_at_ms as f64);
     let answered = if disposition == "answered" { Some(now.saturating_sub(duration * 1000) as f64) } else { None };
-    let direction = if d.direction.is_empty() { lease.map(|l| l.direction.clone()).unwrap_or_default() } else { d.direction.clone() };
+    let or_lease = |given: &str, f: fn(&crate::cac::lease::Lease) -> &String| if given.is_empty() { lease.map(|l| f(l).clone()).unwrap_or_default() } else { given.to_string() };
+    let direction = or_lease(&d.direction, |l| &l.direction);
+    let from = or_lease(&d.from, |l| &l.from);
+    let to = or_lease(&d.to, |l| &l.to);
     let opt = |v: Option<f64>| v.map(JsValue::from_f64).unwrap_or(JsValue::NULL);
     call.store
         .exec(
@@ -90,8 +101,8 @@ async fn write_cdr(call: &Call, d: &DialogEvent, lease: Option<&crate::cac::leas
                 d.account_id.clone().into(),
                 d.call_id.clone().into(),
                 direction.into(),
-                d.from.clone().into(),
-                d.to.clone().into(),
+                from.into(),
+                to.into(),
                 opt(started),
                 opt(answered),
                 JsValue::from_f64(now as f64),

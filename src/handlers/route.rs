@@ -19,6 +19,9 @@ pub async fn handle(mut call: Call) -> ApiResult<Response> {
     if !req.account_id.is_empty() {
         call.caller.check_account(&req.account_id)?;
     }
+    if !req.carrier_id.is_empty() && call.caller.account_id.is_some() {
+        return Err(ApiError::forbidden("routing carrier calls needs a platform-wide credential"));
+    }
     let out = route(&req, &call.store, &RouteContext { now_ms: call.store.now_ms, take_slot: !explain }).await?;
     worker::console_log!("route {}: {} ({})", req.call_id, out.rtjson["action"], out.explain.rule);
     if !explain {

@@ -67,6 +67,14 @@ pub struct DialogEffect {
     pub confirmed: bool,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconciled {
+    pub released: Vec<Lease>,
+    /// Call-IDs whose leases were extended because the node reports them live.
+    pub kept_alive: Vec<String>,
+}
+
 pub fn registration_key(aor: &str, contact: &str) -> String {
     format!("{aor}|{contact}")
 }
@@ -130,6 +138,15 @@ impl AccountState {
             self.nonces.remove(k);
         }
         (leases, regs, nonces)
+    }
+
+    /// Reconcile with the Call-IDs a node reports live: leases not listed (and older than `grace_ms`)
+    /// are released; listed ones are live on a media node, so they are confirmed and kept alive for
+    /// another call TTL.
+    pub fn reconcile(&mut self, live: &[String], now_ms: u64, grace_ms: u64, times: LeaseTimes) -> Reconciled {
+        let released = self.leases.reconcile(live, now_ms, grace_ms);
+        let kept_alive = live.iter().filter(|id| self.leases.confirm(id, now_ms, times.call_ttl_ms)).cloned().collect();
+        Reconciled { released, kept_alive }
     }
 
     /// Operator reset of the concurrency state.
@@ -215,6 +232,21 @@ mod tests {
         assert!(s.use_nonce("n2", 1, 300));
         let (_, _, nonces) = s.expire(300);
         assert_eq!(nonces.len(), 2);
+    }
+
+    #[test]
+    fn reconcile_releases_the_dead_and_keeps_the_live_alive() {
+        let mut s = AccountState::default();
+        let t = LeaseTimes { ring_ttl_ms: 1_000, call_ttl_ms: 100_000 };
+        s.leases.take("live", "outbound", "a", "b", 5, 0, t.ring_ttl_ms);
+        s.leases.take("dead", "outbound", "a", "b", 5, 0, t.ring_ttl_ms);
+        let r = s.reconcile(&["live".to_string(), "unknown".to_string()], 500, 0, t);
+        assert_eq!(r.released.iter().map(|l| l.call_id.as_str()).collect::<Vec<_>>(), vec!["dead"]);
+        assert_eq!(r.kept_alive, vec!["live".to_string()]);
+        // The live call now outlives its ring TTL: it is on a media node.
+        assert!(s.expire(50_000).0.is_empty());
+        assert_eq!(s.leases.active(), 1);
+        assert_eq!(s.next_deadline(), Some(100_500));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub trait RouteStore {
     async fn number(&self, e164: &str) -> ApiResult<Option<PhoneNumber>>;
     async fn user(&self, id: &str) -> ApiResult<Option<crate::model::User>>;
     async fn user_by_extension(&self, account_id: &str, extension: &str) -> ApiResult<Option<crate::model::User>>;
+    /// (account id, user id) of a device.
+    async fn device_owner(&self, device_id: &str) -> ApiResult<Option<(String, String)>>;
     async fn calendar(&self, id: &str) -> ApiResult<Option<crate::model::CalendarRecord>>;
     /// The account's enabled trunks (any order).
     async fn account_trunks(&self, account_id: &str) -> ApiResult<Vec<Trunk>>;
@@ -45,6 +47,7 @@ pub struct Admit<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Admission {
     pub outcome: TakeOutcome,
     /// Active leases after the decision.
@@ -56,6 +59,7 @@ pub struct Admission {
 
 /// Why the route came out as it did (`?explain=1`, traces).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Explain {
     pub direction: String,
     pub rule: String,
@@ -125,22 +129,32 @@ pub async fn route<S: RouteStore>(req: &RouteRequest, store: &S, ctx: &RouteCont
         return Err(ApiError::not_found(format!("account {} not found", req.account_id)));
     };
     ex.account_id = Some(account.id.clone());
-    if !account.is_active() {
+    let dialed_emergency = e164::is_emergency(&dialed, &account.dial_plan);
+    // A suspended account keeps emergency calling; anything else from a non-active account is refused.
+    if !account.is_active() && !(account.status == "suspended" && dialed_emergency) {
         ex.direction = "outbound".into();
         ex.rule = format!("caller's account is {}", account.status);
         return Ok(done(rtjson::reject(403, "Forbidden"), ex));
     }
+    // The device must belong to the account /auth named: it decides the caller's identity.
+    let caller_user = match store.device_owner(&req.device_id).await? {
+        Some((acc, user_id)) if acc == account.id => store.user(&user_id).await?,
+        _ => {
+            ex.direction = "outbound".into();
+            ex.rule = format!("device {} does not belong to account {}", req.device_id, account.id);
+            return Ok(done(rtjson::reject(403, "Forbidden"), ex));
+        }
+    };
     // Internal: an extension of the caller's own account.
     if let Some(user) = store.user_by_extension(&account.id, &dialed).await? {
         ex.direction = "internal".into();
         ex.target = Some(format!("user {}", user.id));
         let aor = format!("sip:{}@{}", user.extension, req.from_domain.trim().to_ascii_lowercase());
         ex.rule = format!("extension {} of account {}", user.extension, account.id);
-        return Ok(done(rtjson::proxy(&aor), ex));
+        return Ok(done(rtjson::proxy(&aor, &account.id, "internal"), ex));
     }
     ex.direction = "outbound".into();
-    let emergency = e164::is_emergency(&dialed, &account.dial_plan);
-    let (number, class) = if emergency {
+    let (number, class) = if dialed_emergency {
         (dialed.clone(), NumberClass::Emergency)
     } else {
         let Some(n) = e164::normalize(&dialed, &account.dial_plan) else {
@@ -157,19 +171,23 @@ pub async fn route<S: RouteStore>(req: &RouteRequest, store: &S, ctx: &RouteCont
     };
     ex.number = Some(number.clone());
     ex.number_class = Some(class);
-    let blocked = match class {
-        NumberClass::International if !account.allow_international => Some("international calls are not allowed for this account"),
-        NumberClass::Premium if !account.allow_premium => Some("premium-rate numbers are not allowed for this account"),
-        _ => None,
-    };
-    if let Some(why) = blocked {
+    if let Some(why) = policy_block(&account, class) {
         ex.policy = Some(why.into());
         ex.rule = format!("dialing policy: {why}");
         return Ok(done(rtjson::reject(403, "Forbidden - Dialing Policy"), ex));
     }
     ex.policy = Some(format!("{class:?} allowed").to_ascii_lowercase());
-    let caller_cid = caller_id_for_device(store, &account, req).await?;
+    let caller_cid = caller_id_for_device(&account, caller_user.as_ref());
     outbound_to(req, store, ctx, &account, &number, class, caller_cid, ex).await
+}
+
+/// Why the account's dialing policy refuses this class of number, if it does.
+fn policy_block(account: &Account, class: NumberClass) -> Option<&'static str> {
+    match class {
+        NumberClass::International if !account.allow_international => Some("international calls are not allowed for this account"),
+        NumberClass::Premium if !account.allow_premium => Some("premium-rate numbers are not allowed for this account"),
+        _ => None,
+    }
 }
 
 /// The number a call is for: the request-URI user, else the To user.
@@ -254,6 +272,7 @@ async fn inbound<S: RouteStore>(req: &RouteRequest, store: &S, ctx: &RouteContex
                 .collect();
             let mut top = Map::new();
             top.insert("account_id".into(), Value::from(account.id.clone()));
+            top.insert("direction".into(), Value::from("inbound"));
             top.insert("flow_id".into(), Value::from(flow_id));
             top.insert(
                 "vars".into(),
@@ -276,11 +295,16 @@ async fn inbound<S: RouteStore>(req: &RouteRequest, store: &S, ctx: &RouteContex
             if let Some(r) = admit(store, ctx, &account, req, "inbound", &number.e164, &mut ex).await? {
                 return Ok(done(r, ex));
             }
-            Ok(done(rtjson::proxy(&format!("sip:{}@{}", user.extension, domain)), ex))
+            Ok(done(rtjson::proxy(&format!("sip:{}@{}", user.extension, domain), &account.id, "inbound"), ex))
         }
         Target::External(dest) => {
-            // Forwarding keeps the original caller's number.
+            // Forwarding keeps the original caller's number, and obeys the same dialing policy.
             let class = e164::classify(&dest, &account.dial_plan);
+            if let Some(why) = policy_block(&account, class) {
+                ex.policy = Some(why.into());
+                ex.rule = format!("{}; forward refused by dialing policy: {why}", ex.rule);
+                return Ok(done(rtjson::reject(403, "Forbidden - Dialing Policy"), ex));
+            }
             outbound_to(req, store, ctx, &account, &dest, class, CallerId::Passthrough, ex).await
         }
     }
@@ -293,15 +317,14 @@ enum CallerId {
     Number { display: String, number: String },
 }
 
-async fn caller_id_for_device<S: RouteStore>(store: &S, account: &Account, req: &RouteRequest) -> ApiResult<CallerId> {
-    // The device's own user decides first; fall back to the account default.
-    let from_user = e164::user_part(&req.from).to_string();
-    let user = store.user_by_extension(&account.id, &from_user).await?;
-    let number = user.as_ref().and_then(|u| u.caller_id_number.clone()).or_else(|| account.caller_id_number.clone());
-    Ok(match number {
+/// The caller id of a device's call: its user's number, else the account default — never the
+/// From header, which the caller controls.
+fn caller_id_for_device(account: &Account, user: Option<&crate::model::User>) -> CallerId {
+    let number = user.and_then(|u| u.caller_id_number.clone()).or_else(|| account.caller_id_number.clone());
+    match number {
         Some(number) => CallerId::Number { display: account.caller_id_name.clone().unwrap_or_default(), number },
         None => CallerId::Passthrough,
-    })
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -325,6 +348,9 @@ async fn outbound_to<S: RouteStore>(
     if trunks.is_empty() {
         ex.rule = format!("{}; no trunk available", non_empty(&ex.rule, "outbound"));
         return Ok(done(rtjson::reject(503, "Service Unavailable - No Route"), ex));
+    }
+    if ex.rule.is_empty() {
+        ex.rule = format!("outbound {number} ({class:?})").to_ascii_lowercase();
     }
     let limit = if class == NumberClass::Emergency { u32::MAX } else { account.max_concurrent_calls };
     let acc = Account { max_concurrent_calls: limit, ..account.clone() };
@@ -358,9 +384,10 @@ async fn outbound_to<S: RouteStore>(
             }
         })
         .collect();
-    ex.rule = format!("{}; {} via {} ({})", non_empty(&ex.rule, "outbound"), number, source, trunks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(" → "));
+    ex.rule = format!("{}; via {} ({})", ex.rule, source, trunks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(" → "));
     let mut top = Map::new();
     top.insert("account_id".into(), Value::from(account.id.clone()));
+    top.insert("direction".into(), Value::from(direction));
     Ok(done(rtjson::serial("outbound", &routes, top), ex))
 }
 

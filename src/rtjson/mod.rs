@@ -71,8 +71,10 @@ pub fn reject(code: u16, reason: &str) -> Value {
     serde_json::json!({ "action": "reject", "code": code, "reason": reason_phrase(reason) })
 }
 
-pub fn proxy(aor: &str) -> Value {
-    serde_json::json!({ "action": "proxy", "aor": aor })
+/// Relay to a registered AOR. `account_id` lets the SIP edge attribute the dialog (and its
+/// concurrency slot, if one was taken) to the account; `direction` is internal or inbound.
+pub fn proxy(aor: &str, account_id: &str, direction: &str) -> Value {
+    serde_json::json!({ "action": "proxy", "aor": aor, "account_id": account_id, "direction": direction })
 }
 
 /// A serial rtjson document with `action` and any extra top-level fields.

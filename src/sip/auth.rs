@@ -29,6 +29,8 @@ pub struct AuthContext<'a> {
     pub secret: &'a [u8],
     pub now_ms: u64,
     pub nonce_ttl_ms: u64,
+    /// 8 random bytes for a challenge's nonce (the adapter draws them; tests fix them).
+    pub salt: [u8; 8],
 }
 
 /// The answer plus the rule that produced it (for traces and logs; never sent to the edge).
@@ -57,6 +59,10 @@ pub async fn authenticate<S: AuthStore>(req: &AuthRequest, store: &S, ctx: &Auth
     let kind = if method == "REGISTER" { ChallengeKind::Www } else { ChallengeKind::Proxy };
     let domain = if method == "REGISTER" && !req.to_domain.trim().is_empty() { &req.to_domain } else { &req.from_domain };
     let domain = domain.trim().to_ascii_lowercase();
+    // Realms go into quoted challenge parameters and nonce MACs: only host-like domains.
+    if !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) || domain.len() > 253 {
+        return Ok(reject(400, "Bad Request", None, format!("domain {domain:?} is not a host name or address")));
+    }
 
     if req.authorization.trim().is_empty() {
         if method != "REGISTER" {
@@ -82,6 +88,11 @@ pub async fn authenticate<S: AuthStore>(req: &AuthRequest, store: &S, ctx: &Auth
     }
     if method == "REGISTER" && req.to_user != creds.username {
         return fail(store, req, 403, FORBIDDEN, format!("To user \"{}\" differs from digest username \"{}\"", req.to_user, creds.username))
+            .await;
+    }
+    // Other requests must come From the identity they authenticate as (no From spoofing).
+    if method != "REGISTER" && req.from_user != creds.username {
+        return fail(store, req, 403, FORBIDDEN, format!("From user \"{}\" differs from digest username \"{}\"", req.from_user, creds.username))
             .await;
     }
     let realm = creds.realm.to_ascii_lowercase();
@@ -151,7 +162,7 @@ async fn challenge<S: AuthStore>(
     rule: &str,
 ) -> ApiResult<AuthOutcome> {
     let algorithms = store.domain_algorithms(realm).await?.unwrap_or_else(default_algorithms);
-    let nonce = nonce::issue(ctx.secret, realm, ctx.now_ms);
+    let nonce = nonce::issue(ctx.secret, realm, ctx.now_ms, ctx.salt);
     let opaque = &nonce[..16];
     let headers: Vec<String> = algorithms.iter().map(|a| digest::challenge_line(kind, *a, realm, &nonce, opaque, stale)).collect();
     let (code, reason) = match kind {

@@ -1,8 +1,9 @@
-//! Stateless nonces: timestamp + HMAC-SHA256, nothing stored.
-//! OWNER: helper "sip-core". Interface below is fixed; fill in the bodies.
+//! Stateless nonces: timestamp + salt + HMAC-SHA256, nothing stored.
 //!
-//! A nonce is 48 lowercase hex characters: the 8-byte big-endian issue time in
-//! milliseconds followed by the first 16 bytes of HMAC-SHA256(secret, ts || realm).
+//! A nonce is 64 lowercase hex characters: the 8-byte big-endian issue time in
+//! milliseconds, 8 random bytes (the caller's salt: two challenges in the same
+//! millisecond must not share a nonce, or their nonce counts would collide), then
+//! the first 16 bytes of HMAC-SHA256(secret, ts || salt || realm).
 //! The realm is compared byte-exactly: callers must normalise it (e.g. lowercase
 //! the domain) the same way when issuing and checking.
 
@@ -10,7 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// Length of a nonce in hex characters.
-pub const NONCE_LEN: usize = 48;
+pub const NONCE_LEN: usize = 64;
 /// How far in the future (relative to `now_ms`) a nonce's timestamp may be, to
 /// tolerate clock skew between Worker isolates.
 pub const MAX_FUTURE_SKEW_MS: u64 = 30_000;
@@ -25,9 +26,10 @@ pub enum NonceState {
     Invalid,
 }
 
-fn mac16(secret: &[u8], realm: &str, ts: [u8; 8]) -> [u8; 16] {
+fn mac16(secret: &[u8], realm: &str, ts: [u8; 8], salt: [u8; 8]) -> [u8; 16] {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(&ts);
+    mac.update(&salt);
     mac.update(realm.as_bytes());
     let full = mac.finalize().into_bytes();
     let mut out = [0u8; 16];
@@ -35,9 +37,9 @@ fn mac16(secret: &[u8], realm: &str, ts: [u8; 8]) -> [u8; 16] {
     out
 }
 
-/// Decode a nonce into (timestamp bytes, MAC) if it has our exact shape
-/// (48 lowercase hex characters).
-fn decode(nonce: &str) -> Option<([u8; 8], [u8; 16])> {
+/// Decode a nonce into (timestamp bytes, salt, MAC) if it has our exact shape
+/// (64 lowercase hex characters).
+fn decode(nonce: &str) -> Option<([u8; 8], [u8; 8], [u8; 16])> {
     let b = nonce.as_bytes();
     if b.len() != NONCE_LEN {
         return None;
@@ -48,9 +50,11 @@ fn decode(nonce: &str) -> Option<([u8; 8], [u8; 16])> {
     }
     let mut ts = [0u8; 8];
     ts.copy_from_slice(&raw[..8]);
+    let mut salt = [0u8; 8];
+    salt.copy_from_slice(&raw[8..16]);
     let mut mac = [0u8; 16];
-    mac.copy_from_slice(&raw[8..]);
-    Some((ts, mac))
+    mac.copy_from_slice(&raw[16..]);
+    Some((ts, salt, mac))
 }
 
 fn lower_hex_val(c: u8) -> Option<u8> {
@@ -61,14 +65,15 @@ fn lower_hex_val(c: u8) -> Option<u8> {
     }
 }
 
-/// Issue a nonce at `now_ms` bound to `realm`, keyed by `secret`.
-/// Shape: lowercase hex of (8-byte big-endian ms timestamp || first 16 bytes of HMAC-SHA256(secret, ts || realm)).
-pub fn issue(secret: &[u8], realm: &str, now_ms: u64) -> String {
+/// Issue a nonce at `now_ms` bound to `realm`, keyed by `secret`, made unique by `salt`
+/// (8 random bytes from the caller). Shape: lowercase hex of
+/// (8-byte big-endian ms timestamp || salt || first 16 bytes of HMAC-SHA256(secret, ts || salt || realm)).
+pub fn issue(secret: &[u8], realm: &str, now_ms: u64, salt: [u8; 8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let ts = now_ms.to_be_bytes();
-    let mac = mac16(secret, realm, ts);
+    let mac = mac16(secret, realm, ts, salt);
     let mut s = String::with_capacity(NONCE_LEN);
-    for byte in ts.iter().chain(mac.iter()) {
+    for byte in ts.iter().chain(salt.iter()).chain(mac.iter()) {
         s.push(HEX[(byte >> 4) as usize] as char);
         s.push(HEX[(byte & 0x0f) as usize] as char);
     }
@@ -80,10 +85,10 @@ pub fn issue(secret: &[u8], realm: &str, now_ms: u64) -> String {
 /// A nonce exactly `max_age_ms` old is still Fresh; one millisecond later it is Stale.
 /// Uppercase hex is Invalid (we only issue lowercase, and one nonce must have one spelling).
 pub fn check(secret: &[u8], realm: &str, nonce: &str, now_ms: u64, max_age_ms: u64) -> NonceState {
-    let Some((ts, mac)) = decode(nonce) else {
+    let Some((ts, salt, mac)) = decode(nonce) else {
         return NonceState::Invalid;
     };
-    let expected = mac16(secret, realm, ts);
+    let expected = mac16(secret, realm, ts, salt);
     if !crate::sip::digest::ct_eq(&mac, &expected) {
         return NonceState::Invalid;
     }
@@ -102,7 +107,7 @@ pub fn check(secret: &[u8], realm: &str, nonce: &str, now_ms: u64, max_age_ms: u
 ///
 /// This does not authenticate the nonce: call [`check`] first.
 pub fn issued_at(nonce: &str) -> Option<u64> {
-    decode(nonce).map(|(ts, _)| u64::from_be_bytes(ts))
+    decode(nonce).map(|(ts, _, _)| u64::from_be_bytes(ts))
 }
 
 #[cfg(test)]
@@ -113,33 +118,49 @@ mod tests {
     const REALM: &str = "acme.sip.io";
     const T0: u64 = 1_700_000_000_000;
     const LIFE: u64 = 300_000;
+    const SALT: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
 
     #[test]
     fn shape_and_determinism() {
-        let n = issue(SECRET, REALM, T0);
+        let n = issue(SECRET, REALM, T0, SALT);
         assert_eq!(n.len(), NONCE_LEN);
         assert!(n.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert!(n.starts_with(&format!("{T0:016x}")), "timestamp is the big-endian prefix: {n}");
-        assert_eq!(issue(SECRET, REALM, T0), n, "deterministic");
-        assert_ne!(issue(SECRET, REALM, T0 + 1), n);
+        assert_eq!(issue(SECRET, REALM, T0, SALT), n, "deterministic");
+        assert_ne!(issue(SECRET, REALM, T0 + 1, SALT), n);
         assert_eq!(issued_at(&n), Some(T0));
     }
 
     #[test]
-    fn mac_is_truncated_hmac_sha256_of_ts_and_realm() {
+    fn mac_is_truncated_hmac_sha256_of_ts_salt_and_realm() {
         // Independent recomputation through the one-shot API.
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(SECRET).unwrap();
         let mut msg = T0.to_be_bytes().to_vec();
+        msg.extend_from_slice(&SALT);
         msg.extend_from_slice(REALM.as_bytes());
         m.update(&msg);
         let full = m.finalize().into_bytes();
         let hex: String = full[..16].iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(&issue(SECRET, REALM, T0)[16..], hex);
+        let n = issue(SECRET, REALM, T0, SALT);
+        assert_eq!(&n[16..32], "0102030405060708", "the salt follows the timestamp");
+        assert_eq!(&n[32..], hex);
+    }
+
+    #[test]
+    fn same_millisecond_different_salt_gives_different_valid_nonces() {
+        let a = issue(SECRET, REALM, T0, SALT);
+        let b = issue(SECRET, REALM, T0, [9; 8]);
+        assert_ne!(a, b);
+        assert_eq!(check(SECRET, REALM, &a, T0, LIFE), NonceState::Fresh);
+        assert_eq!(check(SECRET, REALM, &b, T0, LIFE), NonceState::Fresh);
+        // The salt is authenticated: swapping it breaks the MAC.
+        let forged = format!("{}{}{}", &a[..16], &b[16..32], &a[32..]);
+        assert_eq!(check(SECRET, REALM, &forged, T0, LIFE), NonceState::Invalid);
     }
 
     #[test]
     fn fresh_and_boundaries() {
-        let n = issue(SECRET, REALM, T0);
+        let n = issue(SECRET, REALM, T0, SALT);
         assert_eq!(check(SECRET, REALM, &n, T0, LIFE), NonceState::Fresh);
         assert_eq!(check(SECRET, REALM, &n, T0 + 1, LIFE), NonceState::Fresh);
         assert_eq!(check(SECRET, REALM, &n, T0 + LIFE, LIFE), NonceState::Fresh, "exactly at expiry");
@@ -150,20 +171,20 @@ mod tests {
 
     #[test]
     fn future_skew() {
-        let n = issue(SECRET, REALM, T0 + MAX_FUTURE_SKEW_MS);
+        let n = issue(SECRET, REALM, T0 + MAX_FUTURE_SKEW_MS, SALT);
         assert_eq!(check(SECRET, REALM, &n, T0, LIFE), NonceState::Fresh, "30 s ahead is tolerated");
-        let n = issue(SECRET, REALM, T0 + MAX_FUTURE_SKEW_MS + 1);
+        let n = issue(SECRET, REALM, T0 + MAX_FUTURE_SKEW_MS + 1, SALT);
         assert_eq!(check(SECRET, REALM, &n, T0, LIFE), NonceState::Invalid, "beyond skew");
-        let n = issue(SECRET, REALM, u64::MAX);
+        let n = issue(SECRET, REALM, u64::MAX, SALT);
         assert_eq!(check(SECRET, REALM, &n, T0, LIFE), NonceState::Invalid);
         // now near u64::MAX must not overflow.
-        let n = issue(SECRET, REALM, u64::MAX);
+        let n = issue(SECRET, REALM, u64::MAX, SALT);
         assert_eq!(check(SECRET, REALM, &n, u64::MAX - 1, LIFE), NonceState::Fresh);
     }
 
     #[test]
     fn tampering_is_invalid() {
-        let n = issue(SECRET, REALM, T0);
+        let n = issue(SECRET, REALM, T0, SALT);
         // Flip each character in turn (timestamp and MAC part alike).
         for i in 0..n.len() {
             let mut b = n.clone().into_bytes();
@@ -178,21 +199,21 @@ mod tests {
 
     #[test]
     fn other_realm_or_secret_is_invalid() {
-        let n = issue(SECRET, REALM, T0);
+        let n = issue(SECRET, REALM, T0, SALT);
         assert_eq!(check(SECRET, "evil.sip.io", &n, T0, LIFE), NonceState::Invalid);
         assert_eq!(check(SECRET, "ACME.sip.io", &n, T0, LIFE), NonceState::Invalid, "realm is byte-exact");
         assert_eq!(check(SECRET, "", &n, T0, LIFE), NonceState::Invalid);
         assert_eq!(check(b"another secret", REALM, &n, T0, LIFE), NonceState::Invalid);
         assert_eq!(check(b"", REALM, &n, T0, LIFE), NonceState::Invalid);
         // And the other secret's own nonce is fine for it, not for us.
-        let m = issue(b"another secret", REALM, T0);
+        let m = issue(b"another secret", REALM, T0, SALT);
         assert_eq!(check(b"another secret", REALM, &m, T0, LIFE), NonceState::Fresh);
         assert_eq!(check(SECRET, REALM, &m, T0, LIFE), NonceState::Invalid);
     }
 
     #[test]
     fn garbage_is_invalid() {
-        let n = issue(SECRET, REALM, T0);
+        let n = issue(SECRET, REALM, T0, SALT);
         let upper = n.to_ascii_uppercase();
         let cases = [
             String::new(),

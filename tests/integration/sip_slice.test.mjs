@@ -55,6 +55,8 @@ before(() => {
   w.admin("trunk", "create", "--account", acc.id, "--name", "primary", "--host", "127.0.0.1", "--port", "5090", "--priority", "10");
   w.admin("media-node", "create", "--name", "fs-1", "--host", "127.0.0.1", "--port", "5070");
   acc2 = w.admin("account", "create", "--name", "Suspended", "--domain", "susp.sip.test", "--status", "suspended");
+  tok.scoped = newToken();
+  w.admin("credential", "create", "--name", "edge-of-acc2", "--role", "sip-edge", "--account", acc2.id, "--token", tok.scoped);
 });
 
 after(() => w?.stop());
@@ -89,6 +91,22 @@ describe("gating and the error envelope", () => {
     assert.equal(nf.status, 404);
     assert.equal(nf.json.status, "error");
     assert.equal((await call(w, "GET", "/auth", { token: tok.edge })).status, 405);
+  });
+
+  test("account-scoped credentials stay inside their account", async () => {
+    const ch = await call(w, "POST", "/auth", { token: tok.edge, body: registerReq("1001") });
+    const authorization = digestAnswer(ch.json.headers[0], { user: "1001", password: "pw-1001-secret", method: "REGISTER", uri: `sip:${REALM}` });
+    assert.equal((await call(w, "POST", "/auth", { token: tok.scoped, body: registerReq("1001", { authorization }) })).status, 403);
+    assert.equal((await call(w, "POST", "/route", { token: tok.scoped, body: routeFromDevice("scoped-1", "1002") })).status, 403);
+    assert.equal((await call(w, "POST", "/route", { token: tok.scoped, body: { callId: "scoped-2", ruri: "sip:+15550001000@x", carrierId: carrier.id } })).status, 403);
+    assert.equal((await call(w, "GET", `/cac?accountId=${acc.id}`, { token: tok.scoped })).status, 403);
+  });
+
+  test("events for accounts that do not exist are refused", async () => {
+    const ghost = "acc_01jf18ah3jeb5w6dfp27sgjsbt";
+    const r = await call(w, "POST", "/presence/event", { token: tok.edge, body: { type: "dialog", callId: "g1", accountId: ghost, state: "terminated", reason: "ended" } });
+    assert.equal(r.status, 404);
+    assert.equal((await call(w, "POST", "/cac/reconcile", { token: tok.media, body: { accountId: ghost, liveCallIds: [] } })).status, 404);
   });
 
   test("malformed bodies are 4xx, never 5xx", async () => {
@@ -195,7 +213,7 @@ describe("/auth", () => {
 describe("/route and concurrency", () => {
   test("device → extension is proxied to the same AOR /auth returns, taking no slot", async () => {
     const r = await call(w, "POST", "/route", { token: tok.edge, body: routeFromDevice("int-1", "1002") });
-    assert.deepEqual(r.json, { rtjson: { action: "proxy", aor: `sip:1002@${REALM}` } });
+    assert.deepEqual(r.json, { rtjson: { action: "proxy", aor: `sip:1002@${REALM}`, account_id: acc.id, direction: "internal" } });
     const cac = await call(w, "GET", `/cac?accountId=${acc.id}`, { token: tok.op });
     assert.equal(cac.json.active, 0);
   });
@@ -234,7 +252,7 @@ describe("/route and concurrency", () => {
     assert.equal(r.json.explain.cac.taken, false);
     assert.match(r.json.explain.rule, /primary/);
     const cac = await call(w, "GET", `/cac?accountId=${acc.id}`, { token: tok.op });
-    assert.ok(!cac.json.calls.some((c) => c.call_id === "exp-1"));
+    assert.ok(!cac.json.calls.some((c) => c.callId === "exp-1"));
   });
 
   test("limit 2: the third call is 486; terminated releases once; the slot is reusable", async () => {
@@ -262,7 +280,7 @@ describe("/route and concurrency", () => {
     assert.equal(rows[0].disposition, "answered");
     // Reconcile: only cac-4 is live at the edge; cac-2 leaked.
     const rec = await call(w, "POST", "/cac/reconcile", { token: tok.media, body: { accountId: acc.id, liveCallIds: ["cac-4"], graceSeconds: 0 } });
-    assert.deepEqual(rec.json.released.map((l) => l.call_id), ["cac-2"]);
+    assert.deepEqual(rec.json.released.map((l) => l.callId), ["cac-2"]);
     // Operator reset records who did it.
     const reset = await call(w, "POST", "/cac/reset", { token: tok.op, body: { accountId: acc.id } });
     assert.equal(reset.json.cleared, 1);

@@ -7,6 +7,10 @@ use std::cell::RefCell;
 
 const ACC: &str = "acc_01jf18ah3jeb5w6dfp27sgjsbt";
 const DEV: &str = "dev_01jf18ah3jeb5w6dfp27sgjsbt";
+/// Bob's device (user 1002).
+const DEV2: &str = "dev_01jf18ah3jeb5w6dfp27sgjsbv";
+/// A device of another account.
+const DEV_OTHER: &str = "dev_01jf18ah3jeb5w6dfp27sgjsbw";
 const CAR: &str = "car_01jf18ah3jeb5w6dfp27sgjsbt";
 const FLOW: &str = "flow_01jf18ah3jeb5w6dfp27sgjsbt";
 /// 2026-11-18 15:00 UTC = Wednesday 10:00 in New York (open).
@@ -37,6 +41,14 @@ impl RouteStore for Mem {
     }
     async fn user(&self, id: &str) -> ApiResult<Option<User>> {
         Ok(self.users.iter().find(|u| u.id == id).cloned())
+    }
+    async fn device_owner(&self, device_id: &str) -> ApiResult<Option<(String, String)>> {
+        Ok(match device_id {
+            DEV => Some((ACC.into(), "usr_1001".into())),
+            DEV2 => Some((ACC.into(), "usr_1002".into())),
+            DEV_OTHER => Some(("acc_01jf18ah3jeb5w6dfp27sgjsbz".into(), "usr_x".into())),
+            _ => None,
+        })
     }
     async fn user_by_extension(&self, account_id: &str, ext: &str) -> ApiResult<Option<User>> {
         Ok(self.users.iter().find(|u| u.account_id == account_id && u.extension == ext).cloned())
@@ -157,7 +169,7 @@ fn run(s: &Mem, req: &RouteRequest, now: u64) -> RouteOutcome {
 fn extension_is_proxied_to_the_same_aor_auth_returns_without_a_slot() {
     let s = store();
     let out = run(&s, &from_device("c1", "1002"), WED_OPEN);
-    assert_eq!(out.rtjson, serde_json::json!({"action":"proxy","aor":"sip:1002@acme.sip.io"}));
+    assert_eq!(out.rtjson, serde_json::json!({"action":"proxy","aor":"sip:1002@acme.sip.io","account_id":ACC,"direction":"internal"}));
     assert_eq!(out.explain.direction, "internal");
     assert_eq!(s.leases.borrow().active(), 0);
 }
@@ -192,7 +204,7 @@ fn carrier_numbers_without_plus_or_national_still_match() {
 fn after_hours_goes_to_the_after_hours_target() {
     let s = store();
     let out = run(&s, &from_carrier("c1", "+15551230100"), SUN);
-    assert_eq!(out.rtjson, serde_json::json!({"action":"proxy","aor":"sip:1002@acme.sip.io"}));
+    assert_eq!(out.rtjson, serde_json::json!({"action":"proxy","aor":"sip:1002@acme.sip.io","account_id":ACC,"direction":"inbound"}));
     assert_eq!(out.explain.calendar.as_ref().unwrap().state, CalendarState::Closed);
     assert_eq!(s.leases.borrow().active(), 1, "an inbound call to a user still takes a slot");
 }
@@ -211,6 +223,8 @@ fn outbound_uses_account_trunks_by_priority_with_account_caller_id() {
     let out = run(&s, &from_device("c1", "5557654321"), WED_OPEN);
     let r = &out.rtjson;
     assert_eq!(r["action"], "outbound");
+    assert_eq!(r["account_id"], ACC);
+    assert_eq!(r["direction"], "outbound");
     let routes = r["routes"].as_array().unwrap();
     assert_eq!(routes.len(), 2);
     assert_eq!(routes[0]["uri"], "sip:+15557654321@127.0.0.1:5090");
@@ -224,9 +238,30 @@ fn outbound_uses_account_trunks_by_priority_with_account_caller_id() {
 fn user_caller_id_beats_the_account_default() {
     let s = store();
     let mut req = from_device("c1", "5557654321");
-    req.from = "sip:1002@acme.sip.io".into();
+    req.device_id = DEV2.into();
     let out = run(&s, &req, WED_OPEN);
     assert_eq!(out.rtjson["routes"][0]["headers"]["from"]["uri"], "sip:+15551230102@acme.sip.io");
+}
+
+#[test]
+fn caller_id_comes_from_the_device_not_the_from_header() {
+    let s = store();
+    let mut req = from_device("c1", "5557654321");
+    req.from = "sip:1002@acme.sip.io".into(); // Alice's device claiming to be Bob
+    let out = run(&s, &req, WED_OPEN);
+    assert_eq!(out.rtjson["routes"][0]["headers"]["from"]["uri"], "sip:+15551230100@acme.sip.io");
+}
+
+#[test]
+fn a_device_of_another_account_or_unknown_is_refused() {
+    for dev in [DEV_OTHER, "dev_01jf18ah3jeb5w6dfp27sgjsbq"] {
+        let s = store();
+        let mut req = from_device("c1", "5557654321");
+        req.device_id = dev.into();
+        let out = run(&s, &req, WED_OPEN);
+        assert_eq!(out.rtjson["code"], 403, "{dev}");
+        assert_eq!(s.leases.borrow().active(), 0);
+    }
 }
 
 #[test]
@@ -322,4 +357,39 @@ fn media_node_choice_is_stable_per_call_and_spreads() {
     assert_eq!(a.len(), 4);
     let firsts: std::collections::BTreeSet<String> = (0..64).map(|i| media_route_order(nodes.clone(), &format!("call-{i}"))[0].id.clone()).collect();
     assert!(firsts.len() >= 3, "{firsts:?}");
+}
+
+#[test]
+fn a_suspended_account_can_still_reach_emergency_services() {
+    let mut s = store();
+    s.account.status = "suspended".into();
+    let out = run(&s, &from_device("e1", "911"), WED_OPEN);
+    assert_eq!(out.rtjson["action"], "outbound", "{:?}", out.explain);
+    assert_eq!(out.rtjson["routes"][0]["uri"], "sip:911@127.0.0.1:5090");
+    s.account.status = "disabled".into();
+    assert_eq!(run(&s, &from_device("e2", "911"), WED_OPEN).rtjson["code"], 403, "a disabled account is closed");
+}
+
+#[test]
+fn forwarding_obeys_the_dialing_policy() {
+    let mut s = store();
+    s.numbers[0].target = Target::External("+442079460000".into());
+    s.numbers[0].calendar_id = None;
+    let out = run(&s, &from_carrier("f1", "+15551230100"), WED_OPEN);
+    assert_eq!(out.rtjson["code"], 403);
+    assert!(out.explain.rule.contains("forward refused"), "{}", out.explain.rule);
+    assert_eq!(s.leases.borrow().active(), 0);
+    s.account.allow_international = true;
+    let out = run(&s, &from_carrier("f2", "+15551230100"), WED_OPEN);
+    assert_eq!(out.rtjson["action"], "outbound");
+    assert!(out.rtjson["routes"][0]["headers"].get("from").is_none(), "forwarding passes the caller's number through");
+}
+
+#[test]
+fn the_limit_refusal_explains_what_was_refused() {
+    let mut s = store();
+    s.account.max_concurrent_calls = 0;
+    let out = run(&s, &from_device("l1", "5557654321"), WED_OPEN);
+    assert_eq!(out.rtjson["code"], 486);
+    assert!(out.explain.rule.starts_with("outbound +15557654321 (domestic); account"), "{}", out.explain.rule);
 }

@@ -71,7 +71,8 @@ fn store() -> Mem {
 }
 
 fn ctx(now_ms: u64) -> AuthContext<'static> {
-    AuthContext { secret: SECRET, now_ms, nonce_ttl_ms: TTL }
+    // A different salt per millisecond is enough for these tests; the adapter draws random bytes.
+    AuthContext { secret: SECRET, now_ms, nonce_ttl_ms: TTL, salt: (now_ms as u64).to_le_bytes() }
 }
 
 fn register(user: &str) -> AuthRequest {
@@ -326,4 +327,41 @@ fn missing_method_is_a_bad_request() {
     assert_eq!(block_on(authenticate(&req, &store(), &ctx(T0))).unwrap_err().status, 400);
     req.method = "REG ISTER".into();
     assert_eq!(block_on(authenticate(&req, &store(), &ctx(T0))).unwrap_err().status, 400);
+}
+
+#[test]
+fn domains_that_are_not_hosts_are_refused_before_any_challenge() {
+    for d in ["acme\"sip.io", "a b", "x\\y", "evil\r\nVia: x"] {
+        let mut req = register("1001");
+        req.to_domain = d.into();
+        req.from_domain = d.into();
+        assert!(matches!(run(&req, &store(), T0).response, AuthResponse::Reject { code: 400, .. }), "{d:?}");
+    }
+}
+
+#[test]
+fn challenges_in_the_same_millisecond_get_different_nonces() {
+    let s = store();
+    let a = nonce_of(&block_on(authenticate(&register("1001"), &s, &AuthContext { salt: [1; 8], ..ctx(T0) })).unwrap());
+    let b = nonce_of(&block_on(authenticate(&register("1002"), &s, &AuthContext { salt: [2; 8], ..ctx(T0) })).unwrap());
+    assert_ne!(a, b);
+    // Both clients answer nc=1 on their own nonce: neither is taken for a replay.
+    for (user, pw, nonce) in [("1001", "secret-1001", &a), ("1002", "secret-1002", &b)] {
+        let mut req = register(user);
+        req.authorization = answer(Algorithm::Md5, user, pw, "REGISTER", nonce, 1);
+        assert!(matches!(run(&req, &s, T0).response, AuthResponse::Ok(_)), "{user}");
+    }
+}
+
+#[test]
+fn invite_from_another_user_than_the_credentials_is_rejected() {
+    let s = store();
+    let mut req = register("1001");
+    req.method = "INVITE".into();
+    let nonce = nonce_of(&run(&req, &s, T0));
+    req.authorization = answer(Algorithm::Md5, "1001", "secret-1001", "INVITE", &nonce, 1);
+    req.from_user = "1002".into();
+    assert!(matches!(run(&req, &s, T0).response, AuthResponse::Reject { code: 403, .. }));
+    req.from_user = "1001".into();
+    assert!(matches!(run(&req, &s, T0).response, AuthResponse::Ok(_)));
 }
