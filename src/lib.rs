@@ -10,6 +10,7 @@ pub mod api;
 pub mod body;
 pub mod cac;
 pub mod error;
+pub mod flow;
 pub mod media;
 pub mod model;
 pub mod net;

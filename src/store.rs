@@ -168,6 +168,105 @@ impl Store {
     }
 }
 
+/// A flow's owner and published version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlowRow {
+    pub account_id: String,
+    pub published_version: Option<i64>,
+}
+
+impl Store {
+    pub async fn flow_row(&self, flow_id: &str) -> ApiResult<Option<FlowRow>> {
+        self.cached(format!("flow:{flow_id}"), self.first("SELECT account_id, published_version FROM flows WHERE id = ?1", &[flow_id])).await
+    }
+
+    /// The stored definition text of one version (versions are immutable: cached freely).
+    pub async fn flow_version_text(&self, flow_id: &str, version: u32) -> ApiResult<Option<String>> {
+        #[derive(Serialize, Deserialize)]
+        struct Row {
+            definition: String,
+        }
+        let v = version.to_string();
+        let r: Option<Row> = self
+            .cached(format!("flowv:{flow_id}:{version}"), self.first("SELECT definition FROM flow_versions WHERE flow_id = ?1 AND version = ?2", &[flow_id, &v]))
+            .await?;
+        Ok(r.map(|r| r.definition))
+    }
+
+    /// Live registrations of an account (from its Durable Object).
+    pub async fn registrations(&self, account_id: &str) -> ApiResult<Vec<crate::presence::Registration>> {
+        #[derive(Deserialize)]
+        struct View {
+            registrations: Vec<crate::presence::Registration>,
+        }
+        let v: View = self.account_call(account_id, Method::Get, "/cac", None).await?;
+        Ok(v.registrations)
+    }
+
+    /// Call a Durable Object and pass its 4xx answers through as errors (503 for anything else).
+    pub async fn do_call_passthrough(&self, binding: &str, name: &str, path: &str, body: Value) -> ApiResult<Value> {
+        let ns = self.env.durable_object(binding).map_err(do_err)?;
+        let stub = ns.id_from_name(name).map_err(do_err)?.get_stub().map_err(do_err)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post);
+        init.with_body(Some(JsValue::from_str(&body.to_string())));
+        let req = Request::new_with_init(&format!("https://do{path}"), &init).map_err(do_err)?;
+        let mut resp = stub.fetch_with_request(req).await.map_err(do_err)?;
+        let status = resp.status_code();
+        let text = resp.text().await.map_err(do_err)?;
+        match status {
+            200 => serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("{binding} object answered bad JSON: {e}"))),
+            400..=499 => {
+                let message = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["message"].as_str().map(String::from)).unwrap_or(text);
+                Err(ApiError::new(status, message))
+            }
+            _ => Err(ApiError::hidden(503, "live state unavailable", format!("{binding} object answered {status}: {text}"))),
+        }
+    }
+}
+
+impl crate::flow::run::FlowLoader for Store {
+    async fn calendar(&self, account_id: &str, id: &str) -> ApiResult<Option<Calendar>> {
+        let rec = RouteStore::calendar(self, id).await?;
+        let owner: Option<AccountOnly> = self.cached(format!("calown:{id}"), self.first("SELECT account_id FROM calendars WHERE id = ?1", &[id])).await?;
+        Ok(rec.filter(|_| owner.is_some_and(|o| o.account_id == account_id)).map(|r| r.calendar))
+    }
+
+    async fn flow_text(&self, account_id: &str, flow_id: &str, version: Option<u32>) -> ApiResult<Option<(u32, String)>> {
+        let Some(row) = self.flow_row(flow_id).await?.filter(|r| r.account_id == account_id) else { return Ok(None) };
+        let Some(v) = version.or_else(|| row.published_version.and_then(|v| u32::try_from(v).ok())) else { return Ok(None) };
+        Ok(self.flow_version_text(flow_id, v).await?.map(|t| (v, t)))
+    }
+
+    async fn dial(&self, account_id: &str, endpoint: &crate::flow::definition::Endpoint) -> ApiResult<Option<Vec<String>>> {
+        use crate::flow::definition::Endpoint;
+        let Some(domain) = self.primary_domain(account_id).await? else { return Ok(None) };
+        match endpoint {
+            Endpoint::User(id) => {
+                let Some(user) = self.user(id).await?.filter(|u| u.account_id == account_id) else { return Ok(None) };
+                let aor = format!("sip:{}@{domain}", user.extension);
+                let live = self.registrations(account_id).await?.iter().any(|r| r.aor == aor);
+                Ok(Some(if live { vec![aor] } else { vec![] }))
+            }
+            Endpoint::Device(id) => {
+                let Some((acc, user_id)) = self.device_owner(id).await?.filter(|(a, _)| a == account_id) else { return Ok(None) };
+                let _ = acc;
+                let Some(user) = self.user(&user_id).await? else { return Ok(None) };
+                let live = self.registrations(account_id).await?.iter().any(|r| &r.device_id == id);
+                Ok(Some(if live { vec![format!("sip:{}@{domain}", user.extension)] } else { vec![] }))
+            }
+            // External numbers leave through the SIP edge, which routes them like any outbound call.
+            Endpoint::Number(n) => Ok(Some(vec![format!("sip:{n}@{domain}")])),
+            Endpoint::Sip(uri) => Ok(Some(vec![uri.clone()])),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct AccountOnly {
+    account_id: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CredentialRow {
     pub id: String,

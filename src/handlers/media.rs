@@ -178,6 +178,25 @@ async fn put(call: &mut Call, bucket: &worker::Bucket, key: &str, owner: &Owner)
         .await
         .map_err(|e| ApiError::hidden(503, "media store unavailable", e))?
         .ok_or_else(|| ApiError::unavailable("media store refused the upload"))?;
+    if !call_id.is_empty() {
+        let account = match owner {
+            Owner::Account(a) => Some(a.clone()),
+            Owner::System => None,
+        };
+        call.trace_later(
+            &call_id,
+            vec![crate::trace::Entry {
+                at_ms: call.store.now_ms,
+                kind: "media".into(),
+                summary: format!(
+                    "recording stored: {key} ({size} bytes{})",
+                    if duration.is_empty() { String::new() } else { format!(", {duration} s") }
+                ),
+                detail: serde_json::json!({ "accountId": account, "key": key, "size": size, "durationSeconds": duration, "contentType": content_type, "etag": obj.http_etag() }),
+                latency_ms: None,
+            }],
+        );
+    }
     let resp = json(&serde_json::json!({
         "status": "success",
         "key": key,

@@ -3,6 +3,7 @@
 
 mod auth;
 mod cac;
+mod flow;
 mod gate;
 mod health;
 mod media;
@@ -107,6 +108,7 @@ async fn dispatch(req: Request, env: Env, ctx: Rc<Context>, now: u64, method: &M
         "/presence/event" => &[SipEdge, MediaNode],
         "/cac" | "/cac/reset" => &[],
         "/cac/reconcile" => &[SipEdge, MediaNode],
+        "/flow" => &[MediaNode],
         "/admin/media/sign" => &[],
         _ => return Err(ApiError::not_found(format!("no endpoint {path}"))),
     };
@@ -133,6 +135,7 @@ async fn dispatch(req: Request, env: Env, ctx: Rc<Context>, now: u64, method: &M
         "/cac" => cac::get(call).await,
         "/cac/reset" => cac::reset(call).await,
         "/cac/reconcile" => cac::reconcile(call).await,
+        "/flow" => flow::handle(call).await,
         "/admin/media/sign" => media::sign(call).await,
         _ => Err(ApiError::not_found(format!("no endpoint {path}"))),
     }
@@ -163,6 +166,11 @@ pub fn query_value(pairs: &[(String, String)], key: &str) -> Option<String> {
 /// A configured integer variable, or its default.
 pub fn var_u64(env: &Env, key: &str, default: u64) -> u64 {
     env.var(key).ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(default)
+}
+
+/// The key media URLs are signed with (for the call object's flow commands).
+pub fn media_signing_key(env: &Env) -> ApiResult<Vec<u8>> {
+    media::signing_key(env)
 }
 
 /// 10 random bytes for TypeIDs.

@@ -14,9 +14,9 @@ const DEV_OTHER: &str = "dev_01jf18ah3jeb5w6dfp27sgjsbw";
 const CAR: &str = "car_01jf18ah3jeb5w6dfp27sgjsbt";
 const FLOW: &str = "flow_01jf18ah3jeb5w6dfp27sgjsbt";
 /// 2026-11-18 15:00 UTC = Wednesday 10:00 in New York (open).
-const WED_OPEN: u64 = 1_795_532_400_000;
+const WED_OPEN: u64 = 1_795_014_000_000;
 /// 2026-11-22 15:00 UTC = Sunday (closed).
-const SUN: u64 = 1_795_878_000_000;
+const SUN: u64 = 1_795_359_600_000;
 
 struct Mem {
     account: Account,
