@@ -137,6 +137,10 @@ pub struct DialogEvent {
     pub direction: String,
     #[serde(deserialize_with = "de_opt_u64")]
     pub duration: Option<u64>,
+    /// The media node reporting (edge-agent relay): a `confirmed` event pins the call's lease
+    /// to it, so that node's reconciliation judges it. Empty from the SIP edge.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub node: String,
 }
 
 /// Body keys that arrive as numbers in form-encoded requests.

@@ -26,6 +26,10 @@ pub struct Lease {
     pub direction: String,
     pub from: String,
     pub to: String,
+    /// The media node the call is live on, once a node reported it (pinned by a `confirmed`
+    /// dialog event that names the node). A node's reconciliation only judges its own leases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +88,7 @@ impl LeaseSet {
                 direction: direction.to_string(),
                 from: from.to_string(),
                 to: to.to_string(),
+                node: None,
             },
         );
         self.counters.taken += 1;
@@ -120,8 +125,17 @@ impl LeaseSet {
     ///
     /// A lease "taken in the future" (clock skew between callers) counts as just taken.
     pub fn reconcile(&mut self, live: &[String], now_ms: u64, grace_ms: u64) -> Vec<Lease> {
+        self.reconcile_node(None, live, now_ms, grace_ms)
+    }
+
+    /// [`reconcile`](Self::reconcile) as reported by one source: `None` (the SIP edge, which
+    /// sees every call) judges every lease; `Some(node)` (a media node) judges only the leases
+    /// pinned to that node — calls on other nodes or on trunks are not its to release.
+    pub fn reconcile_node(&mut self, node: Option<&str>, live: &[String], now_ms: u64, grace_ms: u64) -> Vec<Lease> {
         let live: std::collections::BTreeSet<&str> = live.iter().map(String::as_str).collect();
-        let dropped = self.remove_where(|l| !live.contains(l.call_id.as_str()) && now_ms.saturating_sub(l.taken_at_ms) >= grace_ms);
+        let dropped = self.remove_where(|l| {
+            node.is_none_or(|n| l.node.as_deref() == Some(n)) && !live.contains(l.call_id.as_str()) && now_ms.saturating_sub(l.taken_at_ms) >= grace_ms
+        });
         self.counters.reconciled += dropped.len() as u64;
         dropped
     }
@@ -187,6 +201,7 @@ mod tests {
                 direction: "outbound".into(),
                 from: "1001".into(),
                 to: "+442079460000".into(),
+                node: None,
             }
         );
         assert_eq!(s.active(), 1);
@@ -358,6 +373,24 @@ mod tests {
         assert!(s.reconcile(&[], 100_000, 0).is_empty());
         assert_eq!(s.counters.reconciled, 6);
         assert_eq!(s.counters.released, 1);
+    }
+
+    #[test]
+    fn a_node_reconciles_only_the_leases_pinned_to_it() {
+        let mut s = LeaseSet::default();
+        for id in ["on-a", "on-b", "trunk"] {
+            take(&mut s, id, 10, 0);
+        }
+        s.leases.get_mut("on-a").unwrap().node = Some("fs-a".into());
+        s.leases.get_mut("on-b").unwrap().node = Some("fs-b".into());
+        // fs-a reports nothing live: only its own call goes.
+        let gone = s.reconcile_node(Some("fs-a"), &[], 100, 0);
+        assert_eq!(gone.iter().map(|l| l.call_id.as_str()).collect::<Vec<_>>(), vec!["on-a"]);
+        assert!(s.holds("on-b") && s.holds("trunk"));
+        // The SIP edge sees every call: it judges them all.
+        let gone = s.reconcile_node(None, &["on-b".to_string()], 100, 0);
+        assert_eq!(gone.iter().map(|l| l.call_id.as_str()).collect::<Vec<_>>(), vec!["trunk"]);
+        assert_eq!(s.counters.reconciled, 2);
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct ResetCmd {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileCmd {
+    #[serde(default)]
+    pub node: Option<String>,
     pub live_call_ids: Vec<String>,
     pub grace_ms: u64,
 }
@@ -256,7 +258,7 @@ impl DurableObject for AccountObject {
                 let c: ReconcileCmd = read_json(&mut req).await?;
                 let released = self
                     .mutate(|st, ch| {
-                        let r = st.reconcile(&c.live_call_ids, now, c.grace_ms, times);
+                        let r = st.reconcile(c.node.as_deref(), &c.live_call_ids, now, c.grace_ms, times);
                         ch.del.extend(r.released.iter().map(|l| format!("l:{}", l.call_id)));
                         ch.put_leases.extend(r.kept_alive.iter().filter_map(|id| st.leases.leases.get(id).cloned()));
                         ch.counters = true;

@@ -48,6 +48,8 @@ pub async fn reset(mut call: Call) -> ApiResult<Response> {
 #[serde(rename_all = "camelCase")]
 struct ReconcileBody {
     account_id: Option<String>,
+    /// The reporting media node (required from media nodes: they only see their own calls).
+    node: Option<String>,
     live_call_ids: Vec<String>,
     grace_seconds: Option<u64>,
 }
@@ -59,10 +61,17 @@ pub async fn reconcile(mut call: Call) -> ApiResult<Response> {
         return Err(ApiError::bad_request("liveCallIds too large"));
     }
     super::presence::known_account(&call, &id).await?;
+    let node = b.node.filter(|n| !n.trim().is_empty());
+    if call.caller.role == crate::model::Role::MediaNode && node.is_none() {
+        return Err(ApiError::bad_request("node is required from a media node: it only sees the calls live on it"));
+    }
+    if node.as_ref().is_some_and(|n| n.len() > 128) {
+        return Err(ApiError::bad_request("node too long"));
+    }
     let grace_ms = b.grace_seconds.unwrap_or(60).min(3600) * 1000;
     let v: Value = call
         .store
-        .account_call(&id, Method::Post, "/cac/reconcile", Some(serde_json::json!({ "liveCallIds": b.live_call_ids, "graceMs": grace_ms })))
+        .account_call(&id, Method::Post, "/cac/reconcile", Some(serde_json::json!({ "node": node, "liveCallIds": b.live_call_ids, "graceMs": grace_ms })))
         .await?;
     json(&serde_json::json!({ "status": "ok", "accountId": id, "released": v["released"] }))
 }

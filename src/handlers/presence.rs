@@ -39,6 +39,9 @@ async fn dialog(call: Call, d: DialogEvent) -> ApiResult<Response> {
     if !matches!(d.state.as_str(), "confirmed" | "terminated") {
         return Err(ApiError::bad_request("state must be confirmed or terminated"));
     }
+    if d.node.len() > 128 {
+        return Err(ApiError::bad_request("node too long"));
+    }
     if d.state == "terminated" && !matches!(d.reason.as_str(), "ended" | "failed" | "local" | "") {
         return Err(ApiError::bad_request("reason must be ended, failed or local"));
     }

@@ -110,7 +110,15 @@ impl AccountState {
     /// Apply a dialog event: `confirmed` extends the lease, `terminated` releases it once.
     pub fn dialog(&mut self, ev: &DialogEvent, now_ms: u64, times: LeaseTimes) -> DialogEffect {
         match ev.state.as_str() {
-            "confirmed" => DialogEffect { released: None, confirmed: self.leases.confirm(&ev.call_id, now_ms, times.call_ttl_ms) },
+            "confirmed" => {
+                let confirmed = self.leases.confirm(&ev.call_id, now_ms, times.call_ttl_ms);
+                if let (true, false) = (confirmed, ev.node.is_empty()) {
+                    if let Some(l) = self.leases.leases.get_mut(&ev.call_id) {
+                        l.node = Some(ev.node.clone());
+                    }
+                }
+                DialogEffect { released: None, confirmed }
+            }
             _ => DialogEffect { released: self.leases.release(&ev.call_id), confirmed: false },
         }
     }
@@ -143,8 +151,8 @@ impl AccountState {
     /// Reconcile with the Call-IDs a node reports live: leases not listed (and older than `grace_ms`)
     /// are released; listed ones are live on a media node, so they are confirmed and kept alive for
     /// another call TTL.
-    pub fn reconcile(&mut self, live: &[String], now_ms: u64, grace_ms: u64, times: LeaseTimes) -> Reconciled {
-        let released = self.leases.reconcile(live, now_ms, grace_ms);
+    pub fn reconcile(&mut self, node: Option<&str>, live: &[String], now_ms: u64, grace_ms: u64, times: LeaseTimes) -> Reconciled {
+        let released = self.leases.reconcile_node(node, live, now_ms, grace_ms);
         let kept_alive = live.iter().filter(|id| self.leases.confirm(id, now_ms, times.call_ttl_ms)).cloned().collect();
         Reconciled { released, kept_alive }
     }
@@ -240,13 +248,29 @@ mod tests {
         let t = LeaseTimes { ring_ttl_ms: 1_000, call_ttl_ms: 100_000 };
         s.leases.take("live", "outbound", "a", "b", 5, 0, t.ring_ttl_ms);
         s.leases.take("dead", "outbound", "a", "b", 5, 0, t.ring_ttl_ms);
-        let r = s.reconcile(&["live".to_string(), "unknown".to_string()], 500, 0, t);
+        let r = s.reconcile(None, &["live".to_string(), "unknown".to_string()], 500, 0, t);
         assert_eq!(r.released.iter().map(|l| l.call_id.as_str()).collect::<Vec<_>>(), vec!["dead"]);
         assert_eq!(r.kept_alive, vec!["live".to_string()]);
         // The live call now outlives its ring TTL: it is on a media node.
         assert!(s.expire(50_000).0.is_empty());
         assert_eq!(s.leases.active(), 1);
         assert_eq!(s.next_deadline(), Some(100_500));
+    }
+
+    #[test]
+    fn a_confirmed_event_from_a_node_pins_the_lease_to_it() {
+        let mut s = AccountState::default();
+        let t = LeaseTimes::default();
+        s.leases.take("flow-call", "inbound", "a", "b", 5, 0, t.ring_ttl_ms);
+        s.leases.take("trunk-call", "outbound", "a", "b", 5, 0, t.ring_ttl_ms);
+        s.dialog(&DialogEvent { node: "fs-1".into(), ..dialog("flow-call", "confirmed") }, 10, t);
+        s.dialog(&dialog("trunk-call", "confirmed"), 10, t);
+        assert_eq!(s.leases.leases["flow-call"].node.as_deref(), Some("fs-1"));
+        assert_eq!(s.leases.leases["trunk-call"].node, None);
+        // fs-1 reports an empty live list: it releases its call, never the trunk call.
+        let r = s.reconcile(Some("fs-1"), &[], 100_000, 0, t);
+        assert_eq!(r.released.iter().map(|l| l.call_id.as_str()).collect::<Vec<_>>(), vec!["flow-call"]);
+        assert!(s.leases.holds("trunk-call"));
     }
 
     #[test]

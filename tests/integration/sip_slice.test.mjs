@@ -278,8 +278,12 @@ describe("/route and concurrency", () => {
     assert.equal(rows.length, 1);
     assert.equal(rows[0].duration_s, 4);
     assert.equal(rows[0].disposition, "answered");
-    // Reconcile: only cac-4 is live at the edge; cac-2 leaked.
-    const rec = await call(w, "POST", "/cac/reconcile", { token: tok.media, body: { accountId: acc.id, liveCallIds: ["cac-4"], graceSeconds: 0 } });
+    // A media node only judges calls pinned to it (none here): it releases nothing, and must say who it is.
+    assert.equal((await call(w, "POST", "/cac/reconcile", { token: tok.media, body: { accountId: acc.id, liveCallIds: [], graceSeconds: 0 } })).status, 400);
+    const fromNode = await call(w, "POST", "/cac/reconcile", { token: tok.media, body: { accountId: acc.id, node: "fs-9", liveCallIds: [], graceSeconds: 0 } });
+    assert.deepEqual(fromNode.json.released, []);
+    // The SIP edge sees every call: only cac-4 is live; cac-2 leaked.
+    const rec = await call(w, "POST", "/cac/reconcile", { token: tok.edge, body: { accountId: acc.id, liveCallIds: ["cac-4"], graceSeconds: 0 } });
     assert.deepEqual(rec.json.released.map((l) => l.callId), ["cac-2"]);
     // Operator reset records who did it.
     const reset = await call(w, "POST", "/cac/reset", { token: tok.op, body: { accountId: acc.id } });
