@@ -6,6 +6,7 @@
 //! compiled for `wasm32` and do nothing but parse, load, call the core,
 //! store and answer.
 
+pub mod acd;
 pub mod api;
 pub mod body;
 pub mod cac;
