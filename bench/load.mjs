@@ -36,12 +36,39 @@ const accountId = demo.account.id;
 const deviceId = demo.devices["1001"].id;
 const route = (to) => ({ callId: `bench-${Math.random()}`, from: `sip:1001@${realm}`, fromDomain: realm, ruri: `sip:${to}@${realm}`, to: `sip:${to}@${realm}`, accountId, deviceId });
 
+// /flow: each client drives its own call through a gather that loops on itself, so every step
+// loads the call's Durable Object, steps the interpreter, stores the session and its trace.
+const mediaToken = process.env.BENCH_MEDIA_TOKEN;
+const flowId = process.env.BENCH_FLOW_ID;
+const calls = new Map(); // client id -> {callId, seq}
+async function flowReq(body) {
+  const r = await fetch(base + "/flow", { method: "POST", headers: { authorization: `Bearer ${mediaToken}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  const j = await r.json();
+  if (r.status !== 200) throw new Error(JSON.stringify(j));
+  return j;
+}
+let nextCall = 0;
+async function flowStep(client) {
+  let c = calls.get(client);
+  if (!c || c.seq > 200) {
+    const callId = `bench-flow-${process.pid}-${nextCall++}`;
+    const first = await flowReq({ callId, accountId, flowId });
+    c = { callId, seq: first.seq };
+    calls.set(client, c);
+    return;
+  }
+  const next = await flowReq({ callId: c.callId, seq: c.seq, outcome: "digit:1" });
+  if (next.command !== "gather") throw new Error(JSON.stringify(next));
+  c.seq = next.seq;
+}
+
 const endpoints = [
   { name: "GET /health", run: () => fetch(base + "/health").then((r) => { if (r.status !== 200) throw new Error(r.status); return r.text(); }) },
   { name: "POST /auth (challenge)", run: () => post("/auth", reg).then(check("challenge", "result")) },
   { name: "POST /auth (digest ok)", run: () => post("/auth", authBody()).then(check("ok", "result")) },
   { name: "POST /route (extension)", run: () => post("/route", route("1002")).then(checkRt("proxy")) },
   { name: "POST /route?explain=1 (PSTN)", run: () => post("/route?explain=1", route("5557654321")).then(checkRt("outbound")) },
+  ...(mediaToken && flowId ? [{ name: "POST /flow (step)", run: (client) => flowStep(client) }] : []),
 ];
 function check(v, k) { return (j) => { if (j[k] !== v) throw new Error(JSON.stringify(j)); }; }
 function checkRt(a) { return (j) => { if (j.rtjson?.action !== a) throw new Error(JSON.stringify(j)); }; }
@@ -51,14 +78,14 @@ async function measure(ep) {
   let errors = 0, sent = 0, firstError;
   const t0 = performance.now();
   const deadline = t0 + DURATION_MS;
-  async function client() {
+  async function client(_, id) {
     while (performance.now() < deadline && sent < MAX_REQUESTS) {
       sent++;
       const s = performance.now();
-      try { await ep.run(); lat.push(performance.now() - s); } catch (e) { errors++; firstError ??= String(e).slice(0, 200); }
+      try { await ep.run(id); lat.push(performance.now() - s); } catch (e) { errors++; firstError ??= String(e).slice(0, 200); }
     }
   }
-  await Promise.all(Array.from({ length: CONCURRENCY }, client));
+  await Promise.all(Array.from({ length: CONCURRENCY }, (_, id) => client(_, id)));
   const elapsed = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   const q = (p) => lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : NaN;
@@ -66,7 +93,7 @@ async function measure(ep) {
 }
 
 // Warm up every path once (isolate, caches, Durable Objects).
-for (const ep of endpoints) await ep.run();
+for (const ep of endpoints) await ep.run(CONCURRENCY);
 const results = [];
 for (const ep of endpoints) results.push(await measure(ep));
 const base_rps = results[0].rps;

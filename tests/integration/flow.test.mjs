@@ -164,3 +164,60 @@ describe("/flow", () => {
     assert.ok(t2.json.entries.some((e) => /v2 started/.test(e.summary)));
   });
 });
+
+describe("every node type through /flow", () => {
+  test("noop, set, branch (variable and calendar), play, pause, gather pattern, subflow, goto, conference, enqueue, dial, record, hangup", async () => {
+    const week = Object.fromEntries(["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map((d) => [d, [["00:00", "24:00"]]]));
+    const cal = w.admin("calendar", "create", "--account", acc.id, "--name", "always", "--time-zone", "America/New_York", "--weekly", JSON.stringify(week));
+    const subFile = join(w.state, "sub.json");
+    writeFileSync(subFile, JSON.stringify({ version: 1, start: "hello", nodes: { hello: { type: "play", tts: { text: "In the sub-flow ${lang}." } } } }));
+    const sub = w.admin("flow", "create", "--account", acc.id, "--name", "sub", "--file", subFile);
+    const all = {
+      version: 1, start: "label", nodes: {
+        label: { type: "noop", next: "setlang" },
+        setlang: { type: "set", vars: { lang: "fr" }, next: "bylang" },
+        bylang: { type: "branch", cases: [{ when: { var: "lang", equals: "fr" }, next: "bonjour" }], default: "hello" },
+        hello: { type: "play", tts: { text: "Hello." }, next: "hours" },
+        bonjour: { type: "play", tts: { text: "Bonjour." }, next: "hours" },
+        hours: { type: "branch", cases: [{ when: { calendar: cal.id, is: "open" }, next: "wait" }], default: "bye" },
+        wait: { type: "pause", ms: 500, next: "code" },
+        code: { type: "gather", prompt: { tts: { text: "Enter your code." } }, maxDigits: 3, patterns: [{ pattern: "1XX", next: "sub" }], fallback: "bye" },
+        sub: { type: "subflow", flow: sub.id, next: "jump" },
+        jump: { type: "goto", target: "room" },
+        room: { type: "conference", room: "standup", role: "moderator", next: "queue" },
+        queue: { type: "enqueue", queue: "support", maxWaitSecs: 60, on: { answered: "bye" }, next: "ring" },
+        ring: { type: "dial", targets: [{ sip: "sip:echo@127.0.0.1:5090" }], timeoutSecs: 10, on: { answered: "bye" }, next: "vm" },
+        vm: { type: "record", maxSecs: 30, on: { recorded: "bye" }, next: "busy" },
+        busy: { type: "hangup", cause: "busy", reason: "nobody took the call" },
+        bye: { type: "hangup" },
+      },
+    };
+    const f = join(w.state, "all.json");
+    writeFileSync(f, JSON.stringify(all));
+    const flowAll = w.admin("flow", "create", "--account", acc.id, "--name", "all", "--file", f);
+    const id = "all-nodes@test";
+    const expect = [
+      [null, "play", (r) => assert.equal(r.media[0].text, "Bonjour.")],
+      ["played", "noop", (r) => assert.equal(r.pauseMs, 500)],
+      ["played", "gather", (r) => assert.equal(r.maxDigits, 3)],
+      ["digits:123", "play", (r) => assert.equal(r.media[0].text, "In the sub-flow fr.")],
+      ["played", "conference", (r) => assert.deepEqual([r.room, r.role], [`${acc.id}-standup`, "moderator"])],
+      ["played", "enqueue", (r) => assert.deepEqual([r.queue, r.maxWaitSecs], ["support", 60])],
+      ["queue:timeout", "dial", (r) => assert.deepEqual(r.targets[0].uris, ["sip:echo@127.0.0.1:5090"])],
+      ["busy", "record", (r) => assert.match(r.uploadUrl, /\/media\/acc_\w+\/recordings\//)],
+      ["no-input", "hangup", (r) => assert.deepEqual([r.cause, r.done], ["busy", false])],
+      ["hangup", "hangup", (r) => assert.equal(r.done, true)],
+    ];
+    let seq = 0;
+    for (const [outcome, command, check] of expect) {
+      const r = outcome === null ? await flowPost({ callId: id, accountId: acc.id, flowId: flowAll.id }) : await step(id, seq, outcome);
+      assert.equal(r.status, 200, `${outcome}: ${r.text}`);
+      assert.equal(r.json.command, command, `after ${outcome}: ${r.text}`);
+      check(r.json);
+      seq = r.json.seq;
+    }
+    const t = await call(w, "GET", `/calls/${encodeURIComponent(id)}/trace`, { token: op });
+    const kinds = new Set(t.json.entries.map((e) => e.kind));
+    for (const k of ["flow.start", "flow.command", "flow.outcome", "flow.node", "disposition"]) assert.ok(kinds.has(k), `${k} in ${[...kinds]}`);
+  });
+});
