@@ -35,8 +35,10 @@ if ! [ -x "$node22" ] || ! "$node22" --version | grep -q '^v22\.'; then
 fi
 
 if ! [ -x node_modules/.bin/wrangler ] || ! [ -x "$ESBUILD_BIN" ]; then
-  say "npm ci (wrangler)"
-  npm ci --no-audit --no-fund >/dev/null
+  # `npm install` against the committed lock (pinned versions). Not `npm ci`: npm 11 refuses this
+  # lock because wrangler's miniflare lists other platforms' workerd builds with empty versions.
+  say "npm install (wrangler, pinned by package-lock.json)"
+  npm install --no-audit --no-fund >/dev/null
 fi
 
 cargo_tool() { # crate version binary
