@@ -86,6 +86,25 @@ pub fn percent_decode(s: &str) -> ApiResult<String> {
     String::from_utf8(out).map_err(|_| ApiError::bad_request("form body is not UTF-8"))
 }
 
+/// Percent-encode everything but RFC 3986 unreserved characters (for a path segment or a
+/// query value; `percent_decode` reverses it).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Percent-decoding of a URL path segment: unlike form bodies, '+' is a plus (Call-IDs carry it).
+pub fn percent_decode_path(s: &str) -> ApiResult<String> {
+    percent_decode(&s.replace('+', "%2B")).map_err(|_| ApiError::bad_request("bad %-escape in the URL path"))
+}
+
 /// Parse a query string into (key, value) pairs.
 pub fn query_pairs(query: &str) -> ApiResult<Vec<(String, String)>> {
     query
@@ -102,6 +121,15 @@ pub fn query_pairs(query: &str) -> ApiResult<Vec<(String, String)>> {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn percent_encode_round_trips() {
+        for s in ["a84bc1@pbx.example", "x y+z/%", "plain-id_1.2~"] {
+            let e = percent_encode(s);
+            assert!(e.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)), "{e}");
+            assert_eq!(percent_decode(&e).unwrap(), s);
+        }
+    }
 
     #[derive(Deserialize, Debug)]
     struct R {
@@ -130,6 +158,12 @@ mod tests {
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(parse_value(Some("application/json"), &big, &[]).unwrap_err().status, 413);
         assert_eq!(parse_value(Some("application/json"), &[0xff, 0xfe], &[]).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn paths_keep_plus_signs() {
+        assert_eq!(percent_decode_path("a+b%40pbx").unwrap(), "a+b@pbx");
+        assert_eq!(percent_decode_path("%zz").unwrap_err().message, "bad %-escape in the URL path");
     }
 
     #[test]

@@ -12,8 +12,9 @@ use sha2::Sha256;
 
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 512;
-/// Largest upload accepted (a 10-minute 16 kHz 16-bit mono WAV is ~19 MB).
-pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
+/// Largest upload accepted (a 10-minute 16 kHz 16-bit mono WAV is ~19 MB; the Worker holds the
+/// whole body in memory).
+pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
 
 /// Content types media may be stored as.
 pub const CONTENT_TYPES: &[&str] = &["audio/wav", "audio/x-wav", "audio/wave", "audio/mpeg", "audio/ogg", "audio/opus", "audio/basic", "audio/L16"];

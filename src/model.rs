@@ -60,6 +60,9 @@ pub struct DeviceAuth {
     pub ha1_sha256: String,
     pub enabled: bool,
     pub account_status: String,
+    /// The account's country calling code (emergency numbers stay reachable when suspended).
+    #[serde(default)]
+    pub country_code: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

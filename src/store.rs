@@ -322,6 +322,7 @@ struct DeviceRow {
     ha1_sha256: String,
     enabled: i64,
     account_status: String,
+    country_code: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -438,7 +439,7 @@ impl AuthStore for Store {
             .cached(
                 format!("dev:{username}@{realm}"),
                 self.first(
-                    "SELECT d.id, d.account_id, d.user_id, u.extension, d.username, d.realm, d.ha1_md5, d.ha1_sha256, d.enabled, a.status AS account_status \
+                    "SELECT d.id, d.account_id, d.user_id, u.extension, d.username, d.realm, d.ha1_md5, d.ha1_sha256, d.enabled, a.status AS account_status, a.country_code \
                      FROM devices d JOIN users u ON u.id = d.user_id JOIN accounts a ON a.id = d.account_id \
                      WHERE d.username = ?1 AND d.realm = ?2",
                     &[username, realm],
@@ -456,6 +457,7 @@ impl AuthStore for Store {
             ha1_sha256: r.ha1_sha256,
             enabled: r.enabled != 0,
             account_status: r.account_status,
+            country_code: r.country_code,
         }))
     }
 
@@ -542,7 +544,7 @@ impl RouteStore for Store {
             account_id: String,
             user_id: String,
         }
-        let r: Option<Row> = self.cached(format!("devown:{device_id}"), self.first("SELECT account_id, user_id FROM devices WHERE id = ?1", &[device_id])).await?;
+        let r: Option<Row> = self.cached(format!("devown:{device_id}"), self.first("SELECT account_id, user_id FROM devices WHERE id = ?1 AND enabled = 1", &[device_id])).await?;
         Ok(r.map(|r| (r.account_id, r.user_id)))
     }
 

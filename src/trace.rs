@@ -13,7 +13,8 @@ pub const MAX_ENTRIES: usize = 500;
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     pub at_ms: u64,
-    /// auth | route | flow.start | flow.command | flow.outcome | media | error | disposition | cac
+    /// auth | route | dialog | disposition | media | flow.start | flow.command | flow.outcome |
+    /// flow.node | flow.replay | error
     pub kind: String,
     /// One line a human reads.
     pub summary: String,

@@ -5,14 +5,17 @@
 //! * [`client`]: the tokio adapter: one persistent inbound connection, reconnects.
 //! * [`rest`]: call-control REST API compatible with fs-api.
 //! * [`config`]: configuration from the environment.
-//! * [`flow`], [`relay`]: seams for the flow runner and event relays (issue 5 §3, §4),
-//!   not built yet: they need the Worker's `/flow` endpoint.
+//! * [`relay`]: channel events → dialog events, CAC reconciliation and ban
+//!   snapshots to callplane (issue 5 §4), over [`http`], a minimal HTTP/1.1 client.
+//! * [`flow`]: the flow runner (issue 5 §3): FreeSWITCH's outbound socket → callplane's
+//!   `/flow`, reusing the Worker's wire types (`callplane::flow::wire`).
 //! * [`transcript`]: reader for the ESL transcript fixtures (tests, bench).
 
 pub mod client;
 pub mod config;
 pub mod esl;
 pub mod flow;
+pub mod http;
 pub mod relay;
 pub mod rest;
 pub mod transcript;

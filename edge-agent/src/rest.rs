@@ -40,11 +40,15 @@ pub struct AppState {
     /// Bearer token required on `/v1/*` when set.
     pub api_token: Option<Arc<str>>,
     pub ids: IdGen,
+    /// The relay's counters, shown by `/health` when the relay runs.
+    pub relay_stats: Option<StatsFn>,
 }
+
+pub type StatsFn = Arc<dyn Fn() -> Value + Send + Sync>;
 
 impl AppState {
     pub fn new(esl: EslClient, api_token: Option<String>) -> AppState {
-        AppState { esl, api_token: api_token.map(Arc::from), ids: Arc::new(Uuid::new_v4) }
+        AppState { esl, api_token: api_token.map(Arc::from), ids: Arc::new(Uuid::new_v4), relay_stats: None }
     }
 }
 
@@ -192,7 +196,11 @@ async fn health(State(st): State<AppState>) -> Response {
     match st.esl.api(ApiCommand::new("uptime").expect("static")).await {
         Ok(Reply::Api(body)) => {
             let up: Option<u64> = body.trim().parse().ok();
-            Json(json!({"status": "success", "message": "healthy", "esl": "connected", "uptime_s": up})).into_response()
+            let mut v = json!({"status": "success", "message": "healthy", "esl": "connected", "uptime_s": up});
+            if let Some(f) = &st.relay_stats {
+                v["relay"] = f();
+            }
+            Json(v).into_response()
         }
         Ok(Reply::Command(t)) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("ESL answered {t}")).into_response(),
         Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),

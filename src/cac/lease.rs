@@ -18,8 +18,12 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lease {
+    // Aliases: leases stored before the API went camelCase still load.
+    #[serde(alias = "call_id")]
     pub call_id: String,
+    #[serde(alias = "taken_at_ms")]
     pub taken_at_ms: u64,
+    #[serde(alias = "expires_at_ms")]
     pub expires_at_ms: u64,
     /// The dialog was confirmed (answered); TTL was extended.
     pub confirmed: bool,
@@ -391,6 +395,13 @@ mod tests {
         let gone = s.reconcile_node(None, &["on-b".to_string()], 100, 0);
         assert_eq!(gone.iter().map(|l| l.call_id.as_str()).collect::<Vec<_>>(), vec!["trunk"]);
         assert_eq!(s.counters.reconciled, 2);
+    }
+
+    #[test]
+    fn leases_stored_with_the_old_field_names_still_load() {
+        let old = r#"{"call_id":"c1","taken_at_ms":1,"expires_at_ms":2,"confirmed":false,"direction":"outbound","from":"a","to":"b"}"#;
+        let l: Lease = serde_json::from_str(old).unwrap();
+        assert_eq!((l.call_id.as_str(), l.taken_at_ms, l.expires_at_ms, l.node), ("c1", 1, 2, None));
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::routing::decide::RouteStore;
 use std::collections::HashMap;
 use worker::{Headers, HttpMetadata, Method, Range, Response};
 
-/// Largest upload accepted here (the whole body is held in memory).
-pub const MAX_PUT_BYTES: usize = 32 * 1024 * 1024;
+/// Largest upload accepted (the whole body is held in memory).
+pub const MAX_PUT_BYTES: usize = media::MAX_UPLOAD_BYTES;
 
 pub async fn handle(mut call: Call, key: &str) -> ApiResult<Response> {
     let method = call.req.method();
@@ -42,6 +42,12 @@ pub fn signing_key(env: &worker::Env) -> ApiResult<Vec<u8>> {
 
 async fn authorize(call: &Call, method: &Method, key: &str, owner: &Owner) -> ApiResult<()> {
     let caller = &call.caller;
+    // Any account-scoped credential (operators included) stays inside its account.
+    if let (Some(scope), Owner::Account(a)) = (&caller.account_id, owner) {
+        if a != scope {
+            return Err(ApiError::forbidden("media key belongs to another account"));
+        }
+    }
     match caller.role {
         Role::Operator => Ok(()),
         Role::MediaNode => {
@@ -116,6 +122,7 @@ async fn get(call: &Call, bucket: &worker::Bucket, key: &str, head: bool) -> Api
         RangeRequest::Partial(r) => (206, Some(r)),
         RangeRequest::Unsatisfiable => {
             set("content-range", &format!("bytes */{size}"))?;
+            set("content-type", "application/json")?;
             let e = ApiError::new(416, format!("range not satisfiable for {size} bytes"));
             return Ok(super::error_response(&e).map_err(ApiError::internal)?.with_headers(headers));
         }
@@ -148,7 +155,8 @@ async fn put(call: &mut Call, bucket: &worker::Bucket, key: &str, owner: &Owner)
     }
     let call_id = h.get("x-call-id").ok().flatten().unwrap_or_default();
     let duration = h.get("x-duration-seconds").ok().flatten().unwrap_or_default();
-    if call_id.len() > super::route::MAX_CALL_ID || duration.len() > 12 || (!duration.is_empty() && duration.parse::<f64>().is_err()) {
+    let duration_ok = duration.is_empty() || duration.parse::<f64>().is_ok_and(|d| d.is_finite() && d >= 0.0);
+    if call_id.len() > super::route::MAX_CALL_ID || duration.len() > 12 || !duration_ok {
         return Err(ApiError::bad_request("X-Call-Id or X-Duration-Seconds is malformed"));
     }
     let bytes = call.req.bytes().await.map_err(|e| ApiError::bad_request(format!("unreadable body: {e}")))?;
@@ -209,11 +217,12 @@ async fn put(call: &mut Call, bucket: &worker::Bucket, key: &str, owner: &Owner)
 }
 
 #[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct SignBody {
     key: String,
     #[serde(default = "default_method")]
     method: String,
-    #[serde(default = "default_ttl")]
+    #[serde(default = "default_ttl", alias = "ttl_seconds")]
     ttl_seconds: u64,
 }
 fn default_method() -> String {
@@ -226,6 +235,11 @@ fn default_ttl() -> u64 {
 /// POST /admin/media/sign (operator): mint a signed media URL, e.g. for a support tool.
 pub async fn sign(mut call: Call) -> ApiResult<Response> {
     let b: SignBody = super::body(&mut call.req).await?;
+    if let (Some(scope), Ok(Owner::Account(a))) = (&call.caller.account_id, media::parse_key(&b.key)) {
+        if &a != scope {
+            return Err(ApiError::forbidden("media key belongs to another account"));
+        }
+    }
     media::parse_key(&b.key).map_err(ApiError::bad_request)?;
     let method = b.method.to_ascii_uppercase();
     if !matches!(method.as_str(), "GET" | "PUT") {

@@ -86,7 +86,7 @@ async fn dispatch(req: Request, env: Env, ctx: Rc<Context>, now: u64, method: &M
         }
         let store = Store::new(env, now);
         let caller = gate::authenticate(&req, &store).await?;
-        let key = crate::body::percent_decode(key)?;
+        let key = crate::body::percent_decode_path(key)?;
         return media::handle(Call { req, store, caller, ctx }, &key).await;
     }
     if let Some(rest) = path.strip_prefix("/calls/") {
@@ -99,7 +99,7 @@ async fn dispatch(req: Request, env: Env, ctx: Rc<Context>, now: u64, method: &M
         let store = Store::new(env, now);
         let caller = gate::authenticate(&req, &store).await?;
         gate::require(&caller, &[], path)?;
-        let call_id = crate::body::percent_decode(call_id)?;
+        let call_id = crate::body::percent_decode_path(call_id)?;
         return trace::get(Call { req, store, caller, ctx }, &call_id).await;
     }
     let roles: &[Role] = match path {

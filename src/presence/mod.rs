@@ -153,7 +153,18 @@ impl AccountState {
     /// another call TTL.
     pub fn reconcile(&mut self, node: Option<&str>, live: &[String], now_ms: u64, grace_ms: u64, times: LeaseTimes) -> Reconciled {
         let released = self.leases.reconcile_node(node, live, now_ms, grace_ms);
-        let kept_alive = live.iter().filter(|id| self.leases.confirm(id, now_ms, times.call_ttl_ms)).cloned().collect();
+        let mut kept_alive = Vec::new();
+        for id in live {
+            if let Some(l) = self.leases.leases.get_mut(id) {
+                // Only what this reporter judges; an answered call gets another call TTL, a ringing
+                // one another ring TTL (it is not marked answered: its CDR must stay truthful).
+                if node.is_none_or(|n| l.node.as_deref() == Some(n)) {
+                    let ttl = if l.confirmed { times.call_ttl_ms } else { times.ring_ttl_ms };
+                    l.expires_at_ms = l.expires_at_ms.max(now_ms.saturating_add(ttl));
+                    kept_alive.push(id.clone());
+                }
+            }
+        }
         Reconciled { released, kept_alive }
     }
 
@@ -248,9 +259,14 @@ mod tests {
         let t = LeaseTimes { ring_ttl_ms: 1_000, call_ttl_ms: 100_000 };
         s.leases.take("live", "outbound", "a", "b", 5, 0, t.ring_ttl_ms);
         s.leases.take("dead", "outbound", "a", "b", 5, 0, t.ring_ttl_ms);
-        let r = s.reconcile(None, &["live".to_string(), "unknown".to_string()], 500, 0, t);
+        s.leases.confirm("live", 100, t.call_ttl_ms);
+        s.leases.take("ringing", "outbound", "a", "b", 5, 0, t.ring_ttl_ms);
+        let r = s.reconcile(None, &["live".to_string(), "ringing".to_string(), "unknown".to_string()], 500, 0, t);
+        assert!(!s.leases.leases["ringing"].confirmed, "a live but unanswered call is not marked answered");
+        assert_eq!(s.leases.leases["ringing"].expires_at_ms, 1_500);
+        s.leases.release("ringing");
         assert_eq!(r.released.iter().map(|l| l.call_id.as_str()).collect::<Vec<_>>(), vec!["dead"]);
-        assert_eq!(r.kept_alive, vec!["live".to_string()]);
+        assert_eq!(r.kept_alive, vec!["live".to_string(), "ringing".to_string()]);
         // The live call now outlives its ring TTL: it is on a media node.
         assert!(s.expire(50_000).0.is_empty());
         assert_eq!(s.leases.active(), 1);

@@ -56,6 +56,7 @@ pub enum CalendarState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Evaluation {
     pub state: CalendarState,
     /// Human-readable rule that decided, e.g. "weekly mon 09:00-17:00", "holiday 2026-12-25 Christmas Day",
@@ -842,7 +843,7 @@ mod tests {
         let e = evaluate(&office("America/New_York"), ms("2026-03-09T13:30:00Z")).unwrap();
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
-            json!({"state": "open", "rule": "weekly mon 09:00-17:00", "local_time": "2026-03-09T09:30:00-04:00"})
+            json!({"state": "open", "rule": "weekly mon 09:00-17:00", "localTime": "2026-03-09T09:30:00-04:00"})
         );
     }
 }

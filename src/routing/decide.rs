@@ -23,7 +23,7 @@ pub trait RouteStore {
     async fn number(&self, e164: &str) -> ApiResult<Option<PhoneNumber>>;
     async fn user(&self, id: &str) -> ApiResult<Option<crate::model::User>>;
     async fn user_by_extension(&self, account_id: &str, extension: &str) -> ApiResult<Option<crate::model::User>>;
-    /// (account id, user id) of a device.
+    /// (account id, user id) of an enabled device.
     async fn device_owner(&self, device_id: &str) -> ApiResult<Option<(String, String)>>;
     async fn calendar(&self, id: &str) -> ApiResult<Option<crate::model::CalendarRecord>>;
     /// The account's enabled trunks (any order).
@@ -144,6 +144,16 @@ pub async fn route<S: RouteStore>(req: &RouteRequest, store: &S, ctx: &RouteCont
             ex.rule = format!("device {} does not belong to account {}", req.device_id, account.id);
             return Ok(done(rtjson::reject(403, "Forbidden"), ex));
         }
+    };
+    // From here on the caller is who the device is, whatever its From header says (the lease, the
+    // flow's `caller` variable, the trace).
+    let canonical;
+    let req = match &caller_user {
+        Some(u) => {
+            canonical = RouteRequest { from: format!("sip:{}@{}", u.extension, req.from_domain.trim().to_ascii_lowercase()), ..req.clone() };
+            &canonical
+        }
+        None => req,
     };
     // Internal: an extension of the caller's own account.
     if let Some(user) = store.user_by_extension(&account.id, &dialed).await? {

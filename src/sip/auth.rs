@@ -117,7 +117,12 @@ pub async fn authenticate<S: AuthStore>(req: &AuthRequest, store: &S, ctx: &Auth
     if state == NonceState::Stale {
         return challenge(store, kind, &realm, ctx, true, "correct digest with an expired nonce: stale challenge").await;
     }
-    if !device.enabled || device.account_status != "active" {
+    // A suspended account keeps emergency calling (an enabled device, an INVITE to an emergency number).
+    let emergency = method == "INVITE" && device.account_status == "suspended" && device.enabled && {
+        let plan = crate::routing::e164::DialPlan { country_code: device.country_code.clone(), premium_prefixes: vec![] };
+        crate::routing::e164::is_emergency(crate::routing::e164::user_part(&req.ruri), &plan)
+    };
+    if (!device.enabled || device.account_status != "active") && !emergency {
         return Ok(reject(
             403,
             FORBIDDEN,

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startWorker, newToken, call } from "./harness.mjs";
+import { startWorker, newToken, call, fetchRetry } from "./harness.mjs";
 
 const PORT = Number(process.env.IT_FLOW_PORT || 8804);
 const REALM = "flows.sip.test";
@@ -78,10 +78,10 @@ describe("/flow", () => {
     assert.match(uploadUrl, new RegExp(`^http://127\\.0\\.0\\.1:${PORT}/media/${acc.id}/recordings/.+\\?exp=\\d+&sig=[0-9a-f]{64}$`));
     // The edge records and uploads with the signed URL it was given.
     const wav = Buffer.concat([Buffer.from("RIFF"), Buffer.alloc(2000, 3)]);
-    const put = await fetch(uploadUrl, { method: "PUT", headers: { authorization: `Bearer ${media}`, "content-type": "audio/wav", "x-call-id": id, "x-duration-seconds": "7" }, body: wav });
+    const put = await fetchRetry(uploadUrl, { method: "PUT", headers: { authorization: `Bearer ${media}`, "content-type": "audio/wav", "x-call-id": id, "x-duration-seconds": "7" }, body: wav });
     assert.equal(put.status, 201, await put.text());
     // The same URL cannot be used to read it back (it is signed for PUT).
-    assert.equal((await fetch(uploadUrl, { headers: { authorization: `Bearer ${media}` } })).status, 403);
+    assert.equal((await fetchRetry(uploadUrl, { headers: { authorization: `Bearer ${media}` } })).status, 403);
     r = await step(id, 4, `recorded:${key}`, { durationMs: 7000, bytes: wav.length });
     assert.equal(r.json.command, "play");
     r = await step(id, 5, "played");
@@ -89,7 +89,7 @@ describe("/flow", () => {
     r = await step(id, 6, "hangup");
     assert.deepEqual([r.json.command, r.json.done], ["hangup", true]);
     // The recording is in R2 under the account; the lease is released; the trace reads through.
-    const got = await fetch(`${w.base}/media/${acc.id}/${key}`, { headers: { authorization: `Bearer ${op}` } });
+    const got = await fetchRetry(`${w.base}/media/${acc.id}/${key}`, { headers: { authorization: `Bearer ${op}` } });
     assert.deepEqual(Buffer.from(await got.arrayBuffer()), wav);
     const cac = await call(w, "GET", `/cac?accountId=${acc.id}`, { token: op });
     assert.ok(!cac.json.calls.some((c) => c.callId === id), JSON.stringify(cac.json.calls));

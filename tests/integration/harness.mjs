@@ -61,6 +61,21 @@ export function newToken() {
   return `cred_${s}.${randomBytes(20).toString("hex")}`;
 }
 
+/**
+ * fetch, retried once when a pooled keep-alive connection turns out to have been closed by the
+ * server while idle ("other side closed" before any response: the request never reached the
+ * Worker). Tests idle for seconds while the CLI provisions, longer than the server keeps sockets.
+ */
+export async function fetchRetry(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    const stale = /other side closed|ECONNRESET/.test(String(e?.cause?.message ?? e?.cause?.code ?? e));
+    if (!stale) throw e;
+    return fetch(url, { ...init, signal: AbortSignal.timeout(15_000) });
+  }
+}
+
 export async function call(w, method, path, { token, body, form, headers = {} } = {}) {
   const h = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
@@ -72,7 +87,7 @@ export async function call(w, method, path, { token, body, form, headers = {} } 
     h["content-type"] = "application/json";
     payload = typeof body === "string" ? body : JSON.stringify(body);
   }
-  const r = await fetch(w.base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(15_000) });
+  const r = await fetchRetry(w.base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(15_000) });
   const text = await r.text();
   let json;
   try { json = JSON.parse(text); } catch { json = undefined; }

@@ -2,7 +2,7 @@
 // the media-node address allowlist, ETag / If-None-Match, Range, content types, size cap.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, newToken, call } from "./harness.mjs";
+import { startWorker, newToken, call, fetchRetry } from "./harness.mjs";
 
 const PORT = Number(process.env.IT_MEDIA_PORT || 8803);
 let w, op, media, agentA, agentB, accA, accB;
@@ -11,10 +11,11 @@ const wav = Buffer.concat([Buffer.from("RIFF"), Buffer.alloc(4), Buffer.from("WA
 async function raw(method, path, token, { body, headers = {} } = {}) {
   const h = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
-  const r = await fetch(w.base + path, { method, headers: h, body, signal: AbortSignal.timeout(15_000) });
+  const r = await fetchRetry(w.base + path, { method, headers: h, body, signal: AbortSignal.timeout(15_000) });
   return { status: r.status, headers: r.headers, buf: Buffer.from(await r.arrayBuffer()) };
 }
 
+let scopedOp;
 before(() => {
   // 127.0.0.1 (where this test runs) is allow-listed as a media node address.
   w = startWorker("it-media", PORT, ["MEDIA_NODE_ALLOWLIST:127.0.0.1/32"]);
@@ -25,6 +26,8 @@ before(() => {
   w.admin("credential", "create", "--name", "fs", "--role", "media-node", "--token", media);
   w.admin("credential", "create", "--name", "a", "--role", "agent-app", "--account", accA.id, "--token", agentA);
   w.admin("credential", "create", "--name", "b", "--role", "agent-app", "--account", accB.id, "--token", agentB);
+  scopedOp = newToken();
+  w.admin("credential", "create", "--name", "ops-a", "--role", "operator", "--account", accA.id, "--token", scopedOp);
 });
 after(() => w?.stop());
 
@@ -108,4 +111,15 @@ test("a media node outside the allowlist is refused even with a valid signature"
   // wrangler dev forwards the client's CF-Connecting-IP (Cloudflare's edge sets it in production).
   assert.equal((await raw("GET", url, media, { headers: { "cf-connecting-ip": "203.0.113.9" } })).status, 403);
   assert.equal((await raw("GET", url, media, { headers: { "cf-connecting-ip": "127.0.0.1" } })).status, 200);
+});
+
+test("an operator scoped to one account cannot touch another account's media", async () => {
+  const key = `${accB.id}/greetings/b.wav`;
+  await raw("PUT", `/media/${key}`, op, { body: wav, headers: { "content-type": "audio/wav" } });
+  assert.equal((await raw("GET", `/media/${key}`, scopedOp)).status, 403);
+  assert.equal((await raw("PUT", `/media/${key}`, scopedOp, { body: wav, headers: { "content-type": "audio/wav" } })).status, 403);
+  assert.equal((await call(w, "POST", "/admin/media/sign", { token: scopedOp, body: { key } })).status, 403);
+  const own = await call(w, "POST", "/admin/media/sign", { token: scopedOp, body: { key: `${accA.id}/x.wav`, ttlSeconds: 60 } });
+  assert.equal(own.status, 200);
+  assert.ok(own.json.expires - Math.floor(Date.now() / 1000) <= 61, "ttlSeconds is honoured");
 });

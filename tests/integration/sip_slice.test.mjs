@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
-import { startWorker, newToken, call, digestAnswer, challengeParams } from "./harness.mjs";
+import { startWorker, newToken, call, digestAnswer, challengeParams, fetchRetry } from "./harness.mjs";
 
 const PORT = Number(process.env.IT_PORT || 8801);
 let w, tok, acc, acc2, flow, dev1001, carrier;
@@ -78,7 +78,7 @@ describe("gating and the error envelope", () => {
       assert.equal(r.json.status, "error");
       assert.equal(typeof r.json.message, "string");
     }
-    const k = await fetch(w.base + "/auth", { method: "POST", headers: { "x-api-key": tok.edge, "content-type": "application/json" }, body: JSON.stringify(registerReq("1001")) });
+    const k = await fetchRetry(w.base + "/auth", { method: "POST", headers: { "x-api-key": tok.edge, "content-type": "application/json" }, body: JSON.stringify(registerReq("1001")) });
     assert.equal(k.status, 200, "X-API-Key works too");
     const op = await call(w, "POST", "/auth", { token: tok.op, body: registerReq("1001") });
     assert.equal(op.status, 200, "operators may call everything");
@@ -111,7 +111,7 @@ describe("gating and the error envelope", () => {
 
   test("malformed bodies are 4xx, never 5xx", async () => {
     for (const [body, ct, status] of [["{", "application/json", 400], ["[]", "application/json", 400], ["<x/>", "text/xml", 415], ["", "application/json", 400]]) {
-      const r = await fetch(w.base + "/auth", { method: "POST", headers: { authorization: `Bearer ${tok.edge}`, "content-type": ct }, body });
+      const r = await fetchRetry(w.base + "/auth", { method: "POST", headers: { authorization: `Bearer ${tok.edge}`, "content-type": ct }, body });
       assert.equal(r.status, status, `${ct} ${body}`);
       assert.equal((await r.json()).status, "error");
     }

@@ -203,7 +203,11 @@ enum Inner {
     NoEvents,
     Exit,
     SendMsg(Uuid, Vec<(String, String)>),
+    SendMsgBody(Uuid, Vec<(String, String)>, String),
 }
+
+/// Longest `sendmsg` body (an application argument too long for a header).
+pub const MAX_SENDMSG_BODY: usize = 16 * 1024;
 
 impl Command {
     /// `auth <password>`; the password may contain spaces, never control characters.
@@ -244,6 +248,26 @@ impl Command {
         }
         Ok(Command(Inner::SendMsg(uuid, v)))
     }
+    /// `sendmsg <uuid>` with the application argument in a body (`content-type:
+    /// text/plain` + `content-length`, transcript 09's third form): for arguments longer
+    /// than a header value may be. The body is length-delimited, but control characters
+    /// are refused all the same (FreeSWITCH would pass them to the application).
+    pub fn sendmsg_body(uuid: Uuid, headers: &[(&str, &str)], body: &str) -> Result<Command, CommandError> {
+        if body.is_empty() {
+            return Err(CommandError::Empty("sendmsg body"));
+        }
+        if body.chars().any(char::is_control) {
+            return Err(CommandError::ControlCharacter("sendmsg body"));
+        }
+        if body.len() > MAX_SENDMSG_BODY {
+            return Err(CommandError::TooLong("sendmsg body"));
+        }
+        let Command(Inner::SendMsg(u, v)) = Command::sendmsg(uuid, headers)? else { unreachable!("sendmsg builds SendMsg") };
+        if v.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("content-type")) {
+            return Err(CommandError::InvalidName("sendmsg header name (content-* is set from the body)"));
+        }
+        Ok(Command(Inner::SendMsgBody(u, v, body.to_string())))
+    }
 
     /// Wire bytes, terminated by the blank line.
     pub fn encode(&self) -> Vec<u8> {
@@ -265,6 +289,17 @@ impl Command {
                 s.push('\n');
                 s
             }
+            Inner::SendMsgBody(u, h, body) => {
+                let mut s = format!("sendmsg {u}\n");
+                for (k, v) in h {
+                    s.push_str(k);
+                    s.push_str(": ");
+                    s.push_str(v);
+                    s.push('\n');
+                }
+                s.push_str(&format!("content-type: text/plain\ncontent-length: {}\n\n{body}", body.len()));
+                s
+            }
         };
         s.into_bytes()
     }
@@ -278,7 +313,7 @@ impl Command {
             Inner::Event(s) => format!("event {} {}", s.format.as_str(), s.events.join(" ")),
             Inner::NoEvents => "noevents".into(),
             Inner::Exit => "exit".into(),
-            Inner::SendMsg(u, _) => format!("sendmsg {u}"),
+            Inner::SendMsg(u, _) | Inner::SendMsgBody(u, _, _) => format!("sendmsg {u}"),
         }
     }
 }
@@ -357,6 +392,16 @@ mod tests {
             b"sendmsg 00000000-1111-2222-3333-444444444444\ncall-command: hangup\nhangup-cause: NORMAL_CLEARING\n\n"
         );
         assert_eq!(Command::exit().encode(), b"exit\n\n");
+        // 09's third form, byte for byte.
+        let b = Uuid::parse("937d8c1a-a9bf-4960-98f3-923e240c1703").unwrap();
+        assert_eq!(
+            Command::sendmsg_body(b.clone(), &[("call-command", "execute"), ("execute-app-name", "playback")], "tone_stream://%(100,0,500)").unwrap().encode(),
+            b"sendmsg 937d8c1a-a9bf-4960-98f3-923e240c1703\ncall-command: execute\nexecute-app-name: playback\ncontent-type: text/plain\ncontent-length: 26\n\ntone_stream://%(100,0,500)"
+        );
+        assert!(Command::sendmsg_body(b.clone(), &[], "a\nb").is_err());
+        assert!(Command::sendmsg_body(b.clone(), &[], "").is_err());
+        assert!(Command::sendmsg_body(b.clone(), &[("content-length", "1")], "x").is_err());
+        assert!(Command::sendmsg_body(b, &[], &"x".repeat(MAX_SENDMSG_BODY + 1)).is_err());
         assert_eq!(Command::auth("x y").unwrap().describe(), "auth ***");
     }
 }

@@ -14,6 +14,13 @@ impl Headers {
     pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.0.push((name.into(), value.into()));
     }
+    /// Replace the first value of `name` (case-insensitive), or append it.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        match self.0.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            Some(slot) => slot.1 = value.into(),
+            None => self.0.push((name.to_string(), value.into())),
+        }
+    }
     /// First value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

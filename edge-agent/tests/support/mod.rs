@@ -100,6 +100,8 @@ pub enum Step {
     Close,
     /// Keep the connection open, sending nothing, until the client closes it (bounded).
     Hold,
+    /// Wait until the test opens the gate (bounded by 60 s: an error if it never does).
+    Gate(Arc<tokio::sync::Notify>),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -312,6 +314,12 @@ async fn run_script(mut sock: TcpStream, script: Script, chunking: Chunking, rec
                 }
             }
             Step::Pause(d) => tokio::time::sleep(d).await,
+            Step::Gate(n) => {
+                if tokio::time::timeout(Duration::from_secs(60), n.notified()).await.is_err() {
+                    errors.lock().unwrap().push("Gate: the test never opened it".into());
+                    return;
+                }
+            }
             Step::Close => {
                 let _ = sock.shutdown().await;
                 return;

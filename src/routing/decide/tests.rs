@@ -393,3 +393,15 @@ fn the_limit_refusal_explains_what_was_refused() {
     assert_eq!(out.rtjson["code"], 486);
     assert!(out.explain.rule.starts_with("outbound +15557654321 (domestic); account"), "{}", out.explain.rule);
 }
+
+#[test]
+fn the_lease_names_the_device_not_its_from_header() {
+    let s = store();
+    let mut req = from_device("c1", "5557654321");
+    req.from = "sip:+15550009999@acme.sip.io".into();
+    run(&s, &req, WED_OPEN);
+    assert_eq!(s.leases.borrow().leases["c1"].from, "1001");
+    // An on-net call hands the device's identity to the flow too.
+    let out = run(&s, &RouteRequest { call_id: "c2".into(), ..from_device("c2", "15551230100") }, WED_OPEN);
+    assert_eq!(out.rtjson["vars"]["caller"], "1001");
+}

@@ -57,6 +57,7 @@ fn device(username: &str, password: &str) -> DeviceAuth {
         ha1_sha256: ha1(Algorithm::Sha256, username, "acme.sip.io", password),
         enabled: true,
         account_status: "active".into(),
+        country_code: "1".into(),
     }
 }
 
@@ -364,4 +365,19 @@ fn invite_from_another_user_than_the_credentials_is_rejected() {
     assert!(matches!(run(&req, &s, T0).response, AuthResponse::Reject { code: 403, .. }));
     req.from_user = "1001".into();
     assert!(matches!(run(&req, &s, T0).response, AuthResponse::Ok(_)));
+}
+
+#[test]
+fn a_suspended_account_still_reaches_emergency_services_and_nothing_else() {
+    let mut s = store();
+    s.devices[0].account_status = "suspended".into();
+    let mut req = register("1001");
+    req.method = "INVITE".into();
+    let nonce = nonce_of(&run(&req, &s, T0));
+    req.authorization = answer(Algorithm::Md5, "1001", "secret-1001", "INVITE", &nonce, 1);
+    req.ruri = "sip:911@acme.sip.io".into();
+    assert!(matches!(run(&req, &s, T0).response, AuthResponse::Ok(_)));
+    req.authorization = answer(Algorithm::Md5, "1001", "secret-1001", "INVITE", &nonce, 2);
+    req.ruri = "sip:5557654321@acme.sip.io".into();
+    assert!(matches!(run(&req, &s, T0).response, AuthResponse::Reject { code: 403, .. }));
 }
