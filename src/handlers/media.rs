@@ -246,7 +246,7 @@ pub async fn sign(mut call: Call) -> ApiResult<Response> {
         return Err(ApiError::bad_request("method must be GET or PUT"));
     }
     if b.ttl_seconds == 0 || b.ttl_seconds > 86_400 {
-        return Err(ApiError::bad_request("ttl_seconds must be 1..=86400"));
+        return Err(ApiError::bad_request("ttlSeconds must be 1..=86400"));
     }
     let exp = call.store.now_ms / 1000 + b.ttl_seconds;
     let url = media::signed_path(&signing_key(&call.store.env)?, &method, &b.key, exp);
