@@ -106,6 +106,40 @@ pub struct RouteRequest {
 pub enum PresenceEvent {
     Register(RegisterEvent),
     Dialog(DialogEvent),
+    /// An agent's own event: the same as `POST /agent`.
+    Agent(AgentRequest),
+}
+
+/// `POST /agent` (and `POST /presence/event` with `"type":"agent"`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AgentRequest {
+    pub account_id: String,
+    pub user_id: String,
+    /// login | logout | available | pause | unpause
+    pub event: String,
+    /// `login`: queue ids (or names) to log in to; absent = every queue the user is a member of.
+    /// A JSON array, or a comma-separated string (form bodies).
+    pub queues: Option<QueueList>,
+    /// `pause`: why (shown on dashboards).
+    pub reason: Option<String>,
+}
+
+/// A list of queue references: `["que_…","sales"]` or `"que_…,sales"`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum QueueList {
+    List(Vec<String>),
+    Csv(String),
+}
+
+impl QueueList {
+    pub fn items(&self) -> Vec<String> {
+        match self {
+            QueueList::List(v) => v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            QueueList::Csv(s) => s.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -121,6 +155,10 @@ pub struct RegisterEvent {
     #[serde(deserialize_with = "de_opt_u64")]
     pub source_port: Option<u64>,
     pub user_agent: String,
+    /// The device's user: set by the Worker from D1 (`devices.user_id`), never taken from
+    /// the sender; the account object derives agents' reachability from it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -144,7 +182,7 @@ pub struct DialogEvent {
 }
 
 /// Body keys that arrive as numbers in form-encoded requests.
-pub const NUMERIC_FORM_KEYS: &[&str] = &["sourcePort", "expires", "duration"];
+pub const NUMERIC_FORM_KEYS: &[&str] = &["sourcePort", "expires", "duration", "priority", "maxWaitSecs", "epoch"];
 
 #[cfg(test)]
 mod tests {
@@ -194,5 +232,12 @@ mod tests {
             _ => panic!("expected dialog"),
         }
         assert!(serde_json::from_str::<PresenceEvent>(r#"{"type":"bogus"}"#).is_err());
+        let e: PresenceEvent = serde_json::from_str(r#"{"type":"agent","accountId":"acc_1","userId":"usr_1","event":"login","queues":["sales"]}"#).unwrap();
+        match e {
+            PresenceEvent::Agent(a) => assert_eq!((a.event.as_str(), a.queues.unwrap().items()), ("login", vec!["sales".to_string()])),
+            _ => panic!("expected agent"),
+        }
+        let a: AgentRequest = serde_json::from_str(r#"{"event":"login","queues":" que_a, sales ,"}"#).unwrap();
+        assert_eq!(a.queues.unwrap().items(), ["que_a", "sales"]);
     }
 }

@@ -185,9 +185,107 @@ impl Role {
     }
 }
 
+/// A queue row as D1 holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueRow {
+    pub id: String,
+    pub name: String,
+    pub strategy: String,
+    pub tiers: String,
+    pub offer_timeout_secs: i64,
+    pub wrapup_secs: i64,
+    pub no_answer_penalty_secs: i64,
+    pub max_no_answer: i64,
+    pub max_wait_secs: Option<i64>,
+    pub max_size: Option<i64>,
+    pub hold_music: Option<String>,
+    pub announce_every_secs: Option<i64>,
+    pub overflow_queue_id: Option<String>,
+}
+
+impl QueueRow {
+    /// The core's configuration of this queue (keyed by the queue id), or why it is unusable.
+    pub fn to_config(&self) -> Result<crate::acd::QueueConfig, String> {
+        use crate::acd::{QueueConfig, Strategy, TierRule};
+        let u32_of = |v: i64, what: &str| u32::try_from(v).map_err(|_| format!("queue {}: bad {what}", self.id));
+        let c = QueueConfig {
+            id: self.id.clone(),
+            strategy: Strategy::parse(&self.strategy).ok_or_else(|| format!("queue {}: unknown strategy {}", self.id, self.strategy))?,
+            tiers: serde_json::from_str::<Vec<TierRule>>(&self.tiers).map_err(|e| format!("queue {}: tiers: {e}", self.id))?,
+            offer_timeout_secs: u32_of(self.offer_timeout_secs, "offer_timeout_secs")?,
+            wrap_up_secs: u32_of(self.wrapup_secs, "wrapup_secs")?,
+            no_answer_penalty_secs: u32_of(self.no_answer_penalty_secs, "no_answer_penalty_secs")?,
+            max_no_answer: u32_of(self.max_no_answer, "max_no_answer")?,
+            max_wait_secs: self.max_wait_secs.map(|v| u32_of(v, "max_wait_secs")).transpose()?,
+            max_size: self.max_size.map(|v| u32_of(v, "max_size")).transpose()?,
+            hold_music: self.hold_music.clone().filter(|h| !h.is_empty()),
+            announce_position_every_secs: self.announce_every_secs.map(|v| u32_of(v, "announce_every_secs")).transpose()?,
+            overflow_queue: self.overflow_queue_id.clone(),
+        };
+        c.validate().map_err(|e| format!("queue {}: {e}", self.id))?;
+        Ok(c)
+    }
+}
+
+/// The account's queues as read from D1 (`read_at_ms`: when, so the account object never
+/// applies an older read over a newer one coming from another isolate's cache).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueSet {
+    pub read_at_ms: u64,
+    pub rows: Vec<QueueRow>,
+}
+
+impl QueueSet {
+    /// Resolve a queue reference (its id, or its name as flows write it).
+    pub fn find(&self, id_or_name: &str) -> Option<&QueueRow> {
+        self.rows.iter().find(|q| q.id == id_or_name).or_else(|| self.rows.iter().find(|q| q.name == id_or_name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn queue_row() -> QueueRow {
+        QueueRow {
+            id: "que_1".into(),
+            name: "sales".into(),
+            strategy: "ring_all".into(),
+            tiers: r#"[{"level":2,"afterSecs":30}]"#.into(),
+            offer_timeout_secs: 15,
+            wrapup_secs: 0,
+            no_answer_penalty_secs: 5,
+            max_no_answer: 0,
+            max_wait_secs: None,
+            max_size: Some(20),
+            hold_music: Some(String::new()),
+            announce_every_secs: Some(60),
+            overflow_queue_id: Some("que_2".into()),
+        }
+    }
+
+    #[test]
+    fn queue_rows_become_core_configs() {
+        use crate::acd::{Strategy, TierRule};
+        let c = queue_row().to_config().unwrap();
+        assert_eq!((c.id.as_str(), c.strategy, c.offer_timeout_secs, c.wrap_up_secs), ("que_1", Strategy::RingAll, 15, 0));
+        assert_eq!(c.tiers, [TierRule { level: 2, after_secs: 30 }]);
+        assert_eq!((c.max_wait_secs, c.max_size, c.hold_music, c.announce_position_every_secs), (None, Some(20), None, Some(60)));
+        assert_eq!(c.overflow_queue.as_deref(), Some("que_2"));
+        for bad in [
+            QueueRow { strategy: "fastest".into(), ..queue_row() },
+            QueueRow { tiers: "{".into(), ..queue_row() },
+            QueueRow { offer_timeout_secs: 0, ..queue_row() },
+            QueueRow { max_size: Some(-1), ..queue_row() },
+        ] {
+            assert!(bad.to_config().is_err(), "{bad:?}");
+        }
+        let set = QueueSet { read_at_ms: 1, rows: vec![queue_row(), QueueRow { id: "sales".into(), name: "other".into(), ..queue_row() }] };
+        assert_eq!(set.find("sales").unwrap().id, "sales", "an id wins over a name");
+        assert_eq!(set.find("que_1").unwrap().name, "sales");
+        assert!(set.find("nope").is_none());
+    }
 
     #[test]
     fn algorithms_parse_in_order_without_duplicates() {

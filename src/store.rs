@@ -595,3 +595,53 @@ impl RouteStore for Store {
         .await
     }
 }
+
+// ---- ACD (queues, members, roster) ----
+
+pub use crate::model::{QueueRow, QueueSet};
+
+/// A user's membership of a queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberRow {
+    pub queue_id: String,
+    pub tier: i64,
+    pub position: i64,
+}
+
+impl Store {
+    /// The account's queues (cached like other configuration).
+    pub async fn queues(&self, account_id: &str) -> ApiResult<QueueSet> {
+        let now = self.now_ms;
+        let load = async {
+            let rows: Vec<QueueRow> = self
+                .all(
+                    "SELECT id, name, strategy, tiers, offer_timeout_secs, wrapup_secs, no_answer_penalty_secs, max_no_answer, max_wait_secs, \
+                     max_size, hold_music, announce_every_secs, overflow_queue_id FROM queues WHERE account_id = ?1 ORDER BY name",
+                    &[account_id],
+                )
+                .await?;
+            Ok(QueueSet { read_at_ms: now, rows })
+        };
+        self.cached(format!("que:{account_id}"), load).await
+    }
+
+    /// A user's queue memberships.
+    pub async fn memberships(&self, user_id: &str) -> ApiResult<Vec<MemberRow>> {
+        self.cached(format!("qmem:{user_id}"), self.all("SELECT queue_id, tier, position FROM queue_members WHERE user_id = ?1 ORDER BY queue_id", &[user_id]))
+            .await
+    }
+
+    /// The account's users, for the presence roster.
+    pub async fn roster(&self, account_id: &str) -> ApiResult<Vec<crate::acd::RosterUser>> {
+        #[derive(Serialize, Deserialize)]
+        struct Row {
+            id: String,
+            name: String,
+            extension: String,
+        }
+        let rows: Vec<Row> = self
+            .cached(format!("roster:{account_id}"), self.all("SELECT id, name, extension FROM users WHERE account_id = ?1 ORDER BY extension, id", &[account_id]))
+            .await?;
+        Ok(rows.into_iter().map(|r| crate::acd::RosterUser { user_id: r.id, name: r.name, extension: r.extension }).collect())
+    }
+}

@@ -17,6 +17,7 @@ mod error;
 mod flow;
 mod media_node;
 mod number;
+mod queue;
 mod sql;
 mod token;
 mod trunk;
@@ -133,6 +134,18 @@ const COMMANDS: &[Command] = &[
         run: flow::publish,
     },
     Command {
+        group: "queue",
+        action: Some("create"),
+        flags: queue::CREATE_FLAGS,
+        run: queue::create,
+    },
+    Command {
+        group: "queue",
+        action: Some("add-member"),
+        flags: queue::ADD_MEMBER_FLAGS,
+        run: queue::add_member,
+    },
+    Command {
         group: "credential",
         action: Some("create"),
         flags: credential::CREATE_FLAGS,
@@ -178,8 +191,13 @@ usage: callplane-admin [--local [--persist-to DIR] | --remote] [--print-sql] [--
                     [--caller-id-mode account|fixed|passthrough] [--caller-id-number +E164]
                     [--fr-timer-ms 3000] [--fr-inv-timer-ms 30000]
   media-node create --name N --host H [--port 5060] [--transport udp|tcp|tls] [--status active|draining|down]
-  flow create       --account ID --name N --file PATH.json     (stores version 1 and publishes it)
-  flow publish      --flow ID --file PATH.json                 (adds version N+1 and publishes it)
+  flow create       --account ID --name N --file PATH.json     (validates; stores version 1 and publishes it)
+  flow publish      --flow ID --file PATH.json                 (validates; adds version N+1 and publishes it)
+  queue create      --account ID --name NAME --strategy ring_all|longest_idle|round_robin|top_down|fewest_calls|least_talk_time|random
+                    [--tiers JSON e.g. [{\"level\":2,\"afterSecs\":30}]] [--offer-timeout 20] [--wrapup 10] [--no-answer-penalty 30]
+                    [--max-no-answer 3] [--max-wait 3600|none] [--max-size N|none] [--hold-music KEY]
+                    [--announce-every SECS] [--overflow QUEUE_ID]
+  queue add-member  --queue ID --user ID [--tier 1] [--position N (default: after the current members)]
   credential create --name N --role sip-edge|media-node|agent-app|operator [--account ID] [--token TOKEN]
   credential revoke --id ID
   demo              (loads the DEV ONLY demo dataset; idempotent)
@@ -336,6 +354,8 @@ mod tests {
             ("media-node", Some("create")),
             ("flow", Some("create")),
             ("flow", Some("publish")),
+            ("queue", Some("create")),
+            ("queue", Some("add-member")),
             ("credential", Some("create")),
             ("credential", Some("revoke")),
             ("demo", None),
@@ -494,7 +514,7 @@ mod tests {
             a.lines()
                 .filter(|l| l.starts_with("INSERT OR IGNORE INTO "))
                 .count(),
-            20
+            23
         );
     }
 }

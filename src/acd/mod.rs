@@ -24,6 +24,7 @@ mod dispatch;
 mod model;
 mod ops;
 mod persist;
+mod sync;
 mod view;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ mod tests;
 pub use model::*;
 pub use ops::*;
 pub use persist::{Change, Record, KEY_PREFIX};
+pub use sync::QueueSyncResult;
 pub use view::*;
 
 use crate::error::ApiError;

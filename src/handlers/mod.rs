@@ -1,6 +1,7 @@
 //! HTTP edge: routing, credential gating, and the one error envelope. Each endpoint group
 //! lives in its own file and only parses, loads, calls the core, stores and answers.
 
+mod acd;
 mod auth;
 mod cac;
 mod flow;
@@ -102,10 +103,24 @@ async fn dispatch(req: Request, env: Env, ctx: Rc<Context>, now: u64, method: &M
         let call_id = crate::body::percent_decode_path(call_id)?;
         return trace::get(Call { req, store, caller, ctx }, &call_id).await;
     }
+    for (prefix, hook) in [("/agent/confirm/", 0), ("/agent/claim/", 1)] {
+        let Some(rest) = path.strip_prefix(prefix) else { continue };
+        if method != &Method::Get {
+            return Err(ApiError::method_not_allowed(format!("{prefix}… accepts GET")));
+        }
+        let store = Store::new(env, now);
+        let caller = gate::authenticate(&req, &store).await?;
+        gate::require(&caller, &[MediaNode], path)?;
+        let call = Call { req, store, caller, ctx };
+        return if hook == 0 { acd::confirm(call, rest).await } else { acd::claim(call, rest).await };
+    }
     let roles: &[Role] = match path {
         "/health" | "/ready" => &[],
         "/auth" | "/route" => &[SipEdge],
-        "/presence/event" => &[SipEdge, MediaNode],
+        // Each event type is gated again by the handler (agent events: agent-app).
+        "/presence/event" => &[SipEdge, MediaNode, AgentApp],
+        "/agent" | "/presence/users" => &[AgentApp],
+        "/queue/enqueue" | "/queue/status" | "/queue/end" | "/queue/offer-failed" => &[MediaNode],
         "/cac" | "/cac/reset" => &[],
         "/cac/reconcile" => &[SipEdge, MediaNode],
         "/flow" => &[MediaNode],
@@ -113,7 +128,8 @@ async fn dispatch(req: Request, env: Env, ctx: Rc<Context>, now: u64, method: &M
         _ => return Err(ApiError::not_found(format!("no endpoint {path}"))),
     };
     let allowed: &[Method] = match path {
-        "/health" | "/ready" | "/cac" => &[Method::Get],
+        "/health" | "/ready" | "/cac" | "/presence/users" | "/queue/status" => &[Method::Get],
+        "/agent" => &[Method::Get, Method::Post],
         _ => &[Method::Post],
     };
     if !allowed.contains(method) {
@@ -137,6 +153,13 @@ async fn dispatch(req: Request, env: Env, ctx: Rc<Context>, now: u64, method: &M
         "/cac/reconcile" => cac::reconcile(call).await,
         "/flow" => flow::handle(call).await,
         "/admin/media/sign" => media::sign(call).await,
+        "/agent" if method == &Method::Get => acd::agent_get(call).await,
+        "/agent" => acd::agent_post(call).await,
+        "/presence/users" => acd::presence_users(call).await,
+        "/queue/enqueue" => acd::enqueue(call).await,
+        "/queue/status" => acd::status(call).await,
+        "/queue/end" => acd::end(call).await,
+        "/queue/offer-failed" => acd::offer_failed(call).await,
         _ => Err(ApiError::not_found(format!("no endpoint {path}"))),
     }
 }

@@ -4,13 +4,24 @@
 use super::{body, json, Call};
 use crate::api::{DialogEvent, PresenceEvent};
 use crate::error::{ApiError, ApiResult};
+use crate::model::Role;
+use crate::routing::decide::RouteStore;
 use crate::typeid;
 use worker::{wasm_bindgen::JsValue, Response};
 
 pub async fn handle(mut call: Call) -> ApiResult<Response> {
     let ev: PresenceEvent = body(&mut call.req).await?;
+    // Agent apps may only send agent events; registrations and dialogs come from the SIP edge
+    // and media nodes.
+    let agent_event = matches!(ev, PresenceEvent::Agent(_));
+    let role = call.caller.role;
+    if role != Role::Operator && (role == Role::AgentApp) != agent_event {
+        let kind = if agent_event { "agent" } else { "register and dialog" };
+        return Err(ApiError::forbidden(format!("role {} may not send {kind} events", role.as_str())));
+    }
     match ev {
-        PresenceEvent::Register(r) => {
+        PresenceEvent::Agent(a) => super::acd::agent_event(call, a).await,
+        PresenceEvent::Register(mut r) => {
             if !typeid::is_valid(&r.account_id, "acc") {
                 return Err(ApiError::bad_request("accountId is required"));
             }
@@ -22,8 +33,16 @@ pub async fn handle(mut call: Call) -> ApiResult<Response> {
             }
             call.caller.check_account(&r.account_id)?;
             known_account(&call, &r.account_id).await?;
-            call.store.register(&r).await?;
-            json(&serde_json::json!({ "status": "ok" }))
+            // The device's user (never the sender's word): agents' reachability follows it.
+            r.user_id = match r.device_id.is_empty() {
+                true => String::new(),
+                false => match call.store.device_owner(&r.device_id).await? {
+                    Some((acc, user)) if acc == r.account_id => user,
+                    _ => String::new(),
+                },
+            };
+            let v = call.store.register(&r).await?;
+            json(&serde_json::json!({ "status": "ok", "userId": (!r.user_id.is_empty()).then_some(&r.user_id), "reachable": v["reachable"] }))
         }
         PresenceEvent::Dialog(d) => dialog(call, d).await,
     }

@@ -28,6 +28,10 @@ pub struct Registration {
     pub aor: String,
     pub contact: String,
     pub device_id: String,
+    /// The device's user (resolved from D1 by the handler; empty in records stored before
+    /// the ACD existed): agents are reachable while one of their devices is registered.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
     pub source_ip: String,
     pub source_port: Option<u64>,
     pub user_agent: String,
@@ -95,6 +99,7 @@ impl AccountState {
                         aor: ev.aor.clone(),
                         contact: ev.contact.clone(),
                         device_id: ev.device_id.clone(),
+                        user_id: ev.user_id.clone(),
                         source_ip: ev.source_ip.clone(),
                         source_port: ev.source_port,
                         user_agent: ev.user_agent.clone(),
@@ -180,6 +185,11 @@ impl AccountState {
         let regs = self.registrations.values().map(|r| r.expires_at_ms).min();
         let nonces = self.nonces.values().map(|u| u.forget_after_ms).min();
         [self.leases.next_deadline(), regs, nonces].into_iter().flatten().min()
+    }
+
+    /// Whether one of the user's devices has a live registration (ACD reachability).
+    pub fn user_reachable(&self, user_id: &str, now_ms: u64) -> bool {
+        !user_id.is_empty() && self.registrations.values().any(|r| r.user_id == user_id && r.expires_at_ms > now_ms)
     }
 
     /// Devices with a live registration.

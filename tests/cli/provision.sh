@@ -123,6 +123,21 @@ check "demo number routes to the flow, after hours too, with the calendar" \
 check "demo trunks by priority" "primary:5090:acc,backup:5091:acc,wholesale-default:5092:wholesale" "$(col trunks)"
 check "demo flow published v1" "1|Main IVR" "$(col flow)"
 check "demo calendar Mon-Fri 09-17" "5" "$(col weekly | jq '[.[] | select(. == [["09:00","17:00"]])] | length')"
+hexof() { od -An -tx1 -v | tr -d ' \n' | tr a-f A-F; }
+# The demo IVR as quoted in docs/provisioning.md (the ```json block holding "start": "welcome").
+printf '%s' "$(awk '/^```json$/ { inblock = 1; body = ""; next } inblock && /^```$/ { inblock = 0; if (body ~ /"start": "welcome"/) printf "%s", body; next } inblock { body = body $0 "\n" }' docs/provisioning.md)" >"$TMP/demo-flow-docs.json"
+[ -s "$TMP/demo-flow-docs.json" ] || fail "docs/provisioning.md quotes no demo IVR"
+check "demo flow stored byte for byte as documented" "$(hexof <"$TMP/demo-flow-docs.json")" \
+  "$(q "SELECT hex(definition) FROM flow_versions WHERE flow_id = '$(jq -r .flow.id <<<"$demo1")' AND version = 1")"
+printf '%s' "$(q "SELECT definition FROM flow_versions WHERE flow_id = '$(jq -r .flow.id <<<"$demo1")' AND version = 1")" >"$TMP/demo-flow.json"
+# The stored demo flow passes `flow create`'s checks in the demo account (the validator, and its
+# calendar and user 1002 found there); --print-sql: checked and looked up, nothing written.
+if admin --print-sql flow create --account "$ACME" --name "IVR copy" --file "$TMP/demo-flow.json" >"$TMP/demo-flow.sql" 2>"$TMP/stderr" \
+  && grep -q '^INSERT INTO flow_versions ' "$TMP/demo-flow.sql"; then
+  pass "demo flow validates with flow create (references found in the demo account)"
+else
+  fail "demo flow does not validate: $(cat "$TMP/stderr")"
+fi
 [ -n "$SIP_EDGE_ID" ] || fail "demo output has no sip-edge credential"
 
 echo "== creates"
@@ -145,8 +160,8 @@ admin device enable --device "$DEV" >/dev/null
 printf 'n3w-secret-2001\n' | admin device set-password --device "$DEV" --password - >/dev/null
 DEV2="$(admin device create --account "$ACC" --user "$USR" --username carol-desk --password 'desk-2001-secret' --realm SALES.obrien.example --disabled | jq -r .id)"
 
-printf '{\n  "version": 1,\n  "start": "bye",\n  "nodes": {"bye": {"type": "hangup", "note": "it'"'"'s v1"}}\n}\n' >"$TMP/flow1.json"
-printf '{"version":1,"start":"bye","nodes":{"bye":{"type":"hangup","note":"v2"}}}' >"$TMP/flow2.json"
+printf '\n{\n  "version": 1,\n  "start": "bye",\n  "nodes": {"bye": {"type": "hangup", "reason": "it'"'"'s v1"}}\n}\n\n' >"$TMP/flow1.json"
+printf '{"version":1,"start":"bye","nodes":{"bye":{"type":"hangup","reason":"v2"}}}' >"$TMP/flow2.json"
 FLOW="$(admin flow create --account "$ACC" --name "IVR" --file "$TMP/flow1.json" | jq -r .id)"
 check "flow publish → version 2" "2" "$(admin flow publish --flow "$FLOW" --file "$TMP/flow2.json" | jq -r .version)"
 
@@ -177,7 +192,7 @@ R="$(row "SELECT
   (SELECT extension || '|' || name || '|' || email FROM users WHERE id = '$USR') AS usr,
   (SELECT ha1_md5 || '|' || enabled FROM devices WHERE id = '$DEV') AS dev,
   (SELECT realm || '|' || enabled || '|' || user_id FROM devices WHERE id = '$DEV2') AS dev2,
-  (SELECT definition FROM flow_versions WHERE flow_id = '$FLOW' AND version = 1) AS flow_v1,
+  (SELECT hex(definition) FROM flow_versions WHERE flow_id = '$FLOW' AND version = 1) AS flow_v1,
   (SELECT published_version || '|' || (SELECT COUNT(*) FROM flow_versions WHERE flow_id = '$FLOW') FROM flows WHERE id = '$FLOW') AS flow_pub,
   (SELECT time_zone || '|' || holidays || '|' || overrides FROM calendars WHERE id = '$CAL') AS cal,
   (SELECT target_type || '|' || target_value || '|' || calendar_id || '|' || after_hours_type || '|' || after_hours_value FROM phone_numbers WHERE id = '$NUM') AS num,
@@ -192,7 +207,7 @@ check "account domains (lowercased) + domain add" "obrien.example,sales.obrien.e
 check "user create" "2001|Carol|carol@obrien.example" "$(col usr)"
 check "device enable + set-password (password read from stdin)" "$(md5 'carol:obrien.example:n3w-secret-2001')|1" "$(col dev)"
 check "device with --user, --realm, --disabled" "sales.obrien.example|0|$USR" "$(col dev2)"
-check "flow create stores the file as written" "$(cat "$TMP/flow1.json")" "$(col flow_v1)"
+check "flow create stores the file byte for byte (blank lines included)" "$(hexof <"$TMP/flow1.json")" "$(col flow_v1)"
 check "flow published_version and versions" "2|2" "$(col flow_pub)"
 check "calendar create" 'Europe/London|[{"date":"2026-12-25","name":"Christmas Day"}]|[]' "$(col cal)"
 check "number create" "flow|$FLOW|$CAL|user|$USR" "$(col num)"
@@ -221,9 +236,50 @@ admin_fails 2 "unknown option" account create --name X --domain x.example --colo
 admin_fails 2 "short password" device set-password --device "$DEV" --password short
 admin_fails 2 "invalid calendar" calendar create --account "$ACC" --name Bad --time-zone UTC --weekly '{"mon":[["09:00","25:00"]]}'
 printf '[1,2]' >"$TMP/bad.json"
-admin_fails 2 "flow file that is not an object" flow publish --flow "$FLOW" --file "$TMP/bad.json"
+admin_fails 1 "flow file that is not an object" flow publish --flow "$FLOW" --file "$TMP/bad.json"
+cat >"$TMP/bad-flow.json" <<'JSON'
+{"version": 1, "start": "main", "nodes": {
+  "main": {"type": "menu", "prompt": {"tts": {"text": "Press 1 for sales."}}, "options": {"1": "sales", "9": "sales2"}},
+  "sales": {"type": "enqueue", "queue": "sales"},
+  "lost": {"type": "hangup"}
+}}
+JSON
+admin_fails 1 "flow create with an unknown target and an unreachable node" flow create --account "$ACC" --name Bad --file "$TMP/bad-flow.json"
+check "flow create error names every node" \
+  "$TMP/bad-flow.json: node \"main\": options.\"9\": no node \"sales2\"|$TMP/bad-flow.json: node \"lost\": unreachable from start \"main\"" \
+  "$(grep "^$TMP/bad-flow.json: node" "$TMP/stderr" | paste -sd '|')"
+admin_fails 1 "flow publish of an invalid flow" flow publish --flow "$FLOW" --file "$TMP/bad-flow.json"
+grep -q 'node "main": options."9": no node "sales2"' "$TMP/stderr" && pass "flow publish error names the node" || fail "flow publish error: $(cat "$TMP/stderr")"
+check "invalid flows wrote nothing (still v2 of 2)" "2|2" \
+  "$(q "SELECT published_version || '|' || (SELECT COUNT(*) FROM flow_versions WHERE flow_id = '$FLOW') FROM flows WHERE id = '$FLOW'")"
+admin_fails 1 "flow referring to another account's calendar and user" flow create --account "$ACC" --name Copy --file "$TMP/demo-flow.json"
+check "foreign references are named by node" "4|1" \
+  "$(grep -c "belongs to account $ACME, not to the flow's account $ACC" "$TMP/stderr")|$(grep -c "node \"bob\": targets\[0\]: user $(jq -r '.users["1002"].id' <<<"$demo1") belongs" "$TMP/stderr")"
 check "failed commands wrote nothing (the account of the taken-domain create was rolled back)" "$before" "$(q "$COUNTS_SQL")"
 check "final counts" "2,3,3,4,2,2,3,3,2,3,5,2,6" "$(q "$COUNTS_SQL")"
+
+echo "== queues (ACD)"
+DEMO_QUE="$(jq -r .queue.id <<<"$demo1")"
+check "demo queue sales with Alice and Bob (positions 0, 1)" \
+  "sales|longest_idle|$(jq -r '.users["1001"].id' <<<"$demo1"):1:0,$(jq -r '.users["1002"].id' <<<"$demo1"):1:1" \
+  "$(q "SELECT q.name || '|' || q.strategy || '|' || (SELECT group_concat(user_id || ':' || tier || ':' || position, ',') FROM (SELECT * FROM queue_members WHERE queue_id = q.id ORDER BY position)) FROM queues q WHERE q.id = '$DEMO_QUE' AND q.account_id = '$ACME'")"
+QUE="$(admin queue create --account "$ACC" --name support --strategy ring_all --offer-timeout 15 --wrapup 0 --max-wait none | jq -r .id)"
+q_json="$(admin queue create --account "$ACC" --name support-2 --strategy top_down --tiers '[{"level":2,"afterSecs":30}]' --max-size 20 --hold-music moh/jazz.wav --announce-every 60 --overflow "$QUE")"
+QUE2="$(jq -r .id <<<"$q_json")"
+check "queue create output" "support-2|top_down|20|$QUE" "$(jq -r '"\(.name)|\(.strategy)|\(.max_size)|\(.overflow_queue_id)"' <<<"$q_json")"
+check "queue rows" "ring_all|15|0|null|[]||top_down|[{\"level\":2,\"afterSecs\":30}]|20|$QUE" \
+  "$(q "SELECT (SELECT strategy || '|' || offer_timeout_secs || '|' || wrapup_secs || '|' || IFNULL(max_wait_secs, 'null') || '|' || tiers FROM queues WHERE id = '$QUE') || '||' || (SELECT strategy || '|' || tiers || '|' || max_size || '|' || overflow_queue_id FROM queues WHERE id = '$QUE2')")"
+check "queue add-member (default tier 1, position after the others)" "1|0" "$(admin queue add-member --queue "$QUE" --user "$USR" | jq -r '"\(.tier)|\(.position)"')"
+admin_fails 1 "queue name taken in the account" queue create --account "$ACC" --name support --strategy random
+admin_fails 2 "queue name flows cannot write" queue create --account "$ACC" --name "sales queue" --strategy random
+admin_fails 2 "unknown strategy" queue create --account "$ACC" --name x --strategy fastest
+admin_fails 2 "offer timeout out of range" queue create --account "$ACC" --name x --strategy random --offer-timeout 0
+admin_fails 2 "tier level listed twice" queue create --account "$ACC" --name x --strategy random --tiers '[{"level":2,"afterSecs":1},{"level":2,"afterSecs":5}]'
+admin_fails 1 "overflow to another account's queue" queue create --account "$ACC" --name x --strategy random --overflow "$DEMO_QUE"
+admin_fails 1 "member already in the queue" queue add-member --queue "$QUE" --user "$USR"
+admin_fails 1 "member from another account" queue add-member --queue "$QUE" --user "$(jq -r '.users["1001"].id' <<<"$demo1")"
+admin_fails 2 "tier out of range" queue add-member --queue "$QUE2" --user "$USR" --tier 0
+check "queue counts (queues, members)" "3|3" "$(q "SELECT (SELECT COUNT(*) FROM queues) || '|' || (SELECT COUNT(*) FROM queue_members)")"
 
 echo "== demo again, and a database where it conflicts"
 check "demo still idempotent after other data" "$demo1" "$(admin demo)"
