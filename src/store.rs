@@ -45,7 +45,7 @@ fn do_err(e: worker::Error) -> ApiError {
 
 impl Store {
     pub fn new(env: Env, now_ms: u64) -> Store {
-        let ttl_ms = env.var("CONFIG_CACHE_TTL_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(30) * 1000;
+        let ttl_ms = crate::durable::env_u64(&env, "CONFIG_CACHE_TTL_SECONDS").unwrap_or(30) * 1000;
         Store { env, now_ms, ttl_ms }
     }
 
@@ -110,7 +110,8 @@ impl Store {
 
     // ---- Durable Objects ----
 
-    async fn do_call<T: DeserializeOwned>(&self, binding: &str, name: &str, method: Method, path: &str, body: Option<Value>) -> ApiResult<T> {
+    /// Send one request to the named Durable Object: (status, body text). Callers map the status.
+    async fn send(&self, binding: &str, name: &str, method: Method, path: &str, body: Option<&Value>) -> ApiResult<(u16, String)> {
         let ns = self.env.durable_object(binding).map_err(do_err)?;
         let stub = ns.id_from_name(name).map_err(do_err)?.get_stub().map_err(do_err)?;
         let mut init = RequestInit::new();
@@ -120,11 +121,16 @@ impl Store {
         }
         let req = Request::new_with_init(&format!("https://do{path}"), &init).map_err(do_err)?;
         let mut resp = stub.fetch_with_request(req).await.map_err(do_err)?;
-        if resp.status_code() != 200 {
-            let text = resp.text().await.unwrap_or_default();
-            return Err(ApiError::hidden(503, "live state unavailable", format!("{binding} object answered {}: {text}", resp.status_code())));
+        let status = resp.status_code();
+        Ok((status, resp.text().await.map_err(do_err)?))
+    }
+
+    /// A Durable Object call that must answer 200 with JSON (anything else: 503).
+    async fn do_call<T: DeserializeOwned>(&self, binding: &str, name: &str, method: Method, path: &str, body: Option<Value>) -> ApiResult<T> {
+        match self.send(binding, name, method, path, body.as_ref()).await? {
+            (200, text) => serde_json::from_str(&text).map_err(|e| ApiError::hidden(503, "live state unavailable", format!("{binding} object answered bad JSON: {e}"))),
+            (status, text) => Err(ApiError::hidden(503, "live state unavailable", format!("{binding} object answered {status}: {text}"))),
         }
-        resp.json::<T>().await.map_err(do_err)
     }
 
     pub async fn account_call<T: DeserializeOwned>(&self, account_id: &str, method: Method, path: &str, body: Option<Value>) -> ApiResult<T> {
@@ -132,13 +138,9 @@ impl Store {
     }
 
     pub async fn ping_do(&self) -> ApiResult<()> {
-        let ns = self.env.durable_object("ACCOUNT").map_err(do_err)?;
-        let stub = ns.id_from_name("__ready__").map_err(do_err)?.get_stub().map_err(do_err)?;
-        let resp = stub.fetch_with_str("https://do/ping").await.map_err(do_err)?;
-        if resp.status_code() == 200 {
-            Ok(())
-        } else {
-            Err(ApiError::unavailable("account object did not answer"))
+        match self.send("ACCOUNT", "__ready__", Method::Get, "/ping", None).await? {
+            (200, _) => Ok(()),
+            _ => Err(ApiError::unavailable("account object did not answer")),
         }
     }
 
@@ -149,13 +151,10 @@ impl Store {
     }
 
     pub async fn trace(&self, call_id: &str) -> ApiResult<Option<crate::trace::Trace>> {
-        let ns = self.env.durable_object("CALL").map_err(do_err)?;
-        let stub = ns.id_from_name(call_id).map_err(do_err)?.get_stub().map_err(do_err)?;
-        let mut resp = stub.fetch_with_str("https://do/trace").await.map_err(do_err)?;
-        match resp.status_code() {
-            200 => Ok(Some(resp.json().await.map_err(do_err)?)),
-            404 => Ok(None),
-            s => Err(ApiError::hidden(503, "live state unavailable", format!("call object answered {s}"))),
+        match self.send("CALL", call_id, Method::Get, "/trace", None).await? {
+            (200, text) => serde_json::from_str(&text).map(Some).map_err(|e| ApiError::hidden(503, "live state unavailable", format!("call object answered bad JSON: {e}"))),
+            (404, _) => Ok(None),
+            (s, _) => Err(ApiError::hidden(503, "live state unavailable", format!("call object answered {s}"))),
         }
     }
 
@@ -205,15 +204,7 @@ impl Store {
 
     /// Call a Durable Object and pass its 4xx answers through as errors (503 for anything else).
     pub async fn do_call_passthrough(&self, binding: &str, name: &str, path: &str, body: Value) -> ApiResult<Value> {
-        let ns = self.env.durable_object(binding).map_err(do_err)?;
-        let stub = ns.id_from_name(name).map_err(do_err)?.get_stub().map_err(do_err)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post);
-        init.with_body(Some(JsValue::from_str(&body.to_string())));
-        let req = Request::new_with_init(&format!("https://do{path}"), &init).map_err(do_err)?;
-        let mut resp = stub.fetch_with_request(req).await.map_err(do_err)?;
-        let status = resp.status_code();
-        let text = resp.text().await.map_err(do_err)?;
+        let (status, text) = self.send(binding, name, Method::Post, path, Some(&body)).await?;
         match status {
             200 => serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("{binding} object answered bad JSON: {e}"))),
             400..=499 => {

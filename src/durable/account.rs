@@ -121,7 +121,7 @@ struct Changes {
 
 impl AccountObject {
     fn times(&self) -> LeaseTimes {
-        let var = |k: &str| self.env.var(k).ok().and_then(|v| v.to_string().parse::<u64>().ok());
+        let var = |k: &str| super::env_u64(&self.env, k);
         let d = LeaseTimes::default();
         LeaseTimes {
             ring_ttl_ms: var("LEASE_RING_TTL_SECONDS").map_or(d.ring_ttl_ms, |s| s * 1000),

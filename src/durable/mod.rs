@@ -7,6 +7,11 @@ pub mod security;
 
 use worker::{js_sys, wasm_bindgen::JsValue, Date, Request, Response, Result, ScheduledTime, Storage};
 
+/// An integer setting from the Worker's vars (None: absent or not a number).
+pub fn env_u64(env: &worker::Env, key: &str) -> Option<u64> {
+    env.var(key).ok().and_then(|v| v.to_string().parse().ok())
+}
+
 pub fn now_ms() -> u64 {
     Date::now().as_millis()
 }

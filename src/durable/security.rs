@@ -21,7 +21,7 @@ struct FailureCmd {
 
 impl SecurityObject {
     fn policy(&self) -> BanPolicy {
-        let var = |k: &str| self.env.var(k).ok().and_then(|v| v.to_string().parse::<u64>().ok());
+        let var = |k: &str| super::env_u64(&self.env, k);
         let d = BanPolicy::default();
         BanPolicy {
             threshold: var("BAN_THRESHOLD").map_or(d.threshold, |v| v as u32),

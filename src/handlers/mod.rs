@@ -188,7 +188,7 @@ pub fn query_value(pairs: &[(String, String)], key: &str) -> Option<String> {
 
 /// A configured integer variable, or its default.
 pub fn var_u64(env: &Env, key: &str, default: u64) -> u64 {
-    env.var(key).ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(default)
+    crate::durable::env_u64(env, key).unwrap_or(default)
 }
 
 /// The key media URLs are signed with (for the call object's flow commands).
